@@ -1,0 +1,55 @@
+"""nncf_bootstrapnas: BootstrapNAS on NNCF 3.
+
+Public API (small on purpose, like ``nncf.quantize``)::
+
+    cfg = load_config("config.json")
+    supernet = create_supernet(model, cfg)                 # automatic weight-sharing super-network
+    ctrl, supernet = create_compressed_model(model, cfg)   # NNCF-style: elasticity + quantization
+    fit(...)                                               # built-in progressive-shrinking loop
+    result = search(supernet, cfg, validate_fn, val_loader)
+    export(supernet, "out/", config=result.best_config, int8=calibration_loader)
+    benchmark("out/openvino/model.xml", input_shape=(1, 3, 32, 32))
+
+Legacy facades: ``EpochBasedTrainingAlgorithm`` and ``BaseSearchAlgorithm``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Attributes are resolved lazily so that `import nncf_bootstrapnas` stays fast (no torch/openvino import) and each
+# stage is imported only when used.
+_LAZY = {
+    "load_config": "nncf_bootstrapnas.config",
+    "Config": "nncf_bootstrapnas.config",
+    "ConfigError": "nncf_bootstrapnas.config",
+    "create_supernet": "nncf_bootstrapnas.elasticity",
+    "SuperNetwork": "nncf_bootstrapnas.elasticity",
+    "SearchSpace": "nncf_bootstrapnas.elasticity",
+    "create_compressed_model": "nncf_bootstrapnas.pipeline",
+    "fit": "nncf_bootstrapnas.training",
+    "EpochBasedTrainingAlgorithm": "nncf_bootstrapnas.training",
+    "search": "nncf_bootstrapnas.search",
+    "SearchResult": "nncf_bootstrapnas.search",
+    "BaseSearchAlgorithm": "nncf_bootstrapnas.search",
+    "export": "nncf_bootstrapnas.export",
+    "benchmark": "nncf_bootstrapnas.export",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nncf_bootstrapnas' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
