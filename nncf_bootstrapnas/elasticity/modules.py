@@ -316,10 +316,10 @@ def conv_kernel_choices(conv: nn.Module, max_num_kernels: int) -> tuple[tuple[in
     if len(set(ks)) != 1:
         return (), f"non-square kernel {ks}"
     k = ks[0]
+    if k % 2 == 0 and k >= 4:
+        return (), f"even kernel {k}"
     if k < 5:
         return (), None
-    if k % 2 == 0:
-        return (), f"even kernel {k}"
     if conv.stride[0] == k and k > 1:
         return (), "patch embedding (stride equals kernel)"
     if conv.padding_mode != "zeros":

@@ -16,7 +16,7 @@ from ..graph.layout import active_indices
 from .depth import make_skippable, strip_skippable
 from .modules import ELASTIC_CLASSES, active_param_count, conv_kernel_choices, index_len, is_elastic, make_elastic
 from .search_space import SearchSpace, SearchSpaceError, Variable
-from .width import apply_permutations, build_width_groups, group_importance, sort_permutation
+from .width import WidthConfigError, apply_permutations, build_width_groups, group_importance, sort_permutation
 
 logger = logging.getLogger("nncf_bootstrapnas")
 STATE_FORMAT = "nncf_bootstrapnas.supernet/1"
@@ -251,7 +251,18 @@ class SuperNetwork(nn.Module):
         if kind == "external" and external is None:
             path = opts.get("external_importance_path")
             external = torch.load(path, weights_only=True) if path else None
-        perms = {g.root: sort_permutation(group_importance(self.model, g, kind, external)) for g in self.width_groups}
+        groups = self.width_groups
+        if kind == "external":
+            known = set(external or {})
+            groups = [g for g in groups if g.name in known or known & set(g.producers)]
+            if not groups:
+                raise WidthConfigError(
+                    "external_importance_path: no importance tensor for any width group; keys must be group or layer "
+                    f"names such as {', '.join(g.name for g in self.width_groups[:5])}"
+                )
+            for g in [g for g in self.width_groups if g not in groups]:
+                logger.warning("external importance has no entry for width group %s: its order is kept", g.name)
+        perms = {g.root: sort_permutation(group_importance(self.model, g, kind, external)) for g in groups}
         apply_permutations(self.model, self.analysis, perms)
 
     # ---- state ------------------------------------------------------------------------------------------------------

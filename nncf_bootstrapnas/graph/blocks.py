@@ -42,25 +42,30 @@ class BlockGroup:
     blocks: tuple[Block, ...]
 
 
-def _same_channels(graph: TracedGraph, channels: ChannelAnalysis, a: int, b: int) -> bool:
-    """Skipping must not change which channel groups the output carries."""
+def _same_channels(graph: TracedGraph, channels: ChannelAnalysis, a: int, b: int, couple: bool = False) -> bool:
+    """Skipping must not change which channel groups the output carries. With ``couple`` (blocks the user asked
+    for), output groups of the same structure are merged with the input's so that both always share one width."""
     ann_a, ann_b = channels.annotations.get(a, {}), channels.annotations.get(b, {})
     if set(ann_a) != set(ann_b):
         return False
+    pairs = []
     for d in ann_a:
         la, lb = ann_a[d], ann_b[d]
         if len(la) != len(lb):
             return False
         for x, y in zip(la, lb):
-            same_group = (x.group is None and y.group is None) or (
-                x.group is not None and y.group is not None and channels.root(x.group) == channels.root(y.group)
-            )
-            if not same_group or x.size != y.size or x.repeat != y.repeat:
+            if x.size != y.size or x.repeat != y.repeat or (x.group is None) != (y.group is None):
                 return False
+            if x.group is not None and channels.root(x.group) != channels.root(y.group):
+                pairs.append((x.group, y.group))
+    if pairs and not couple:
+        return False
+    for x, y in pairs:
+        channels.uf.union(x, y)
     return True
 
 
-def _candidate(graph, channels, path, model) -> tuple[Block | None, str]:  # noqa: ANN001
+def _candidate(graph, channels, path, model, couple=False) -> tuple[Block | None, str]:  # noqa: ANN001
     call = graph.calls.get(path)
     if call is None:
         return None, "never called"
@@ -75,7 +80,7 @@ def _candidate(graph, channels, path, model) -> tuple[Block | None, str]:  # noq
         return None, "no ops"
     if graph.shape(x) != graph.shape(y):
         return None, f"output shape {graph.shape(y)} differs from input shape {graph.shape(x)}"
-    if not _same_channels(graph, channels, x, y):
+    if not _same_channels(graph, channels, x, y, couple):
         return None, "output channels are not coupled to its input channels"
     return Block((path,), call.start, call.end, x, y), ""
 
@@ -100,7 +105,7 @@ def _span(graph, channels, model, first: str, last: str) -> tuple[Block | None, 
         if a.outputs[0] != b.inputs[0]:
             return None, "span members are not chained"
     x, y = calls[0].inputs[0], calls[-1].outputs[0]
-    if graph.shape(x) != graph.shape(y) or not _same_channels(graph, channels, x, y):
+    if graph.shape(x) != graph.shape(y) or not _same_channels(graph, channels, x, y, couple=True):
         return None, "span output differs from its input in shape or channels"
     return Block(tuple(paths), calls[0].start, calls[-1].end, x, y), ""
 
@@ -117,7 +122,7 @@ def find_blocks(
     if skipped_blocks:
         for entry in skipped_blocks:
             if isinstance(entry, str):
-                block, why = _candidate(graph, channels, entry, model)
+                block, why = _candidate(graph, channels, entry, model, couple=True)
             else:
                 block, why = _span(graph, channels, model, entry[0], entry[-1])
             if block is None:
@@ -142,6 +147,7 @@ def find_blocks(
             logger.info("block %s not elastic: %d ops > max_block_size %d", b.name, b.num_ops, max_block_size)
         else:
             kept.append(b)
+    channels.finalize()  # coupling may have merged groups
     kept.sort(key=lambda b: b.start)
     groups: list[list[Block]] = []
     for b in kept:

@@ -36,7 +36,8 @@ _ELEMENTWISE = {
     "__itruediv__", "__div__", "add_", "sub_", "mul_", "div_", "addcmul", "lerp", "masked_fill", "fmax", "fmin",
 }  # fmt: skip
 _REDUCE = {"mean", "sum", "amax", "amin", "max", "min", "norm", "std", "var", "logsumexp", "prod", "argmax", "argmin"}
-_ALONG = {"softmax", "log_softmax", "cumsum", "cumprod", "flip", "roll", "sort", "topk", "normalize"}
+_ALONG = {"softmax", "log_softmax", "cumsum", "cumprod", "normalize"}  # position-wise: fine along channels
+_REORDER = {"flip", "roll", "sort", "topk", "fliplr", "flipud", "argsort"}  # would move channels: not along them
 _SPLIT = {"chunk", "split", "unbind", "narrow", "tensor_split", "split_with_sizes", "hsplit", "vsplit"}
 _RESHAPE = {"view", "reshape", "view_as", "reshape_as", "unflatten"}
 _PERMUTE = {"permute", "transpose", "swapaxes", "swapdims", "t", "T", "mT", "movedim", "moveaxis"}
@@ -223,8 +224,8 @@ class _Propagator:
             self.permute(op)
         elif base in ("unsqueeze", "squeeze", "expand", "expand_as", "broadcast_to"):
             self.align_right_or_by_shape(op)
-        elif base in _REDUCE or base in _ALONG:
-            self.reduce(op, keeps=base in _ALONG)
+        elif base in _REDUCE or base in _ALONG or base in _REORDER:
+            self.reduce(op, base)
         elif base in _SPLIT:
             dim = _arg(op, 2 if base in ("narrow",) else 2, "dim", 0)
             dim = dim % len(self.g.shape(x)) if isinstance(dim, int) else None
@@ -377,21 +378,23 @@ class _Propagator:
                 self.a.freeze(layout_groups(layout), f"unsupported broadcast ({self.where(op)}: {op.name})")
         self.set_ann(out, result)
 
-    def reduce(self, op: Op, keeps: bool) -> None:
+    def reduce(self, op: Op, base: str) -> None:
+        """Reducing over channels is exact on any width (the extracted layer reduces the same channels); reordering
+        along channels is not (a prefix would stop being a prefix)."""
         x = op.inputs[0]
         n = len(self.g.shape(x))
         dim = _arg(op, 1, "dim", None)
         ann = self.ann(x)
-        dims = None if dim is None else {int(d) % n for d in (dim if isinstance(dim, (list, tuple)) else [dim])}
-        if dims is None or dims & set(ann):
-            self.block_inputs(op, "reduction or normalisation across channels")
+        dims = set(range(n)) if dim is None else {int(d) % n for d in (dim if isinstance(dim, (list, tuple)) else [dim])}
+        if base in _REORDER and dims & set(ann):
+            self.block_inputs(op, "reordering along channels")
             return
         for o in op.outputs:
             shape = self.g.shape(o)
             if len(shape) == n:
-                self.set_ann(o, dict(ann))
+                self.set_ann(o, {d: lay for d, lay in ann.items() if shape[d] == self.g.shape(x)[d]})
             else:
-                self.set_ann(o, {d - sum(r < d for r in dims): lay for d, lay in ann.items()})
+                self.set_ann(o, {d - sum(r < d for r in dims): lay for d, lay in ann.items() if d not in dims})
 
     def getitem(self, op: Op) -> None:
         x, out = op.inputs[0], op.outputs[0]
