@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
+from nncf_bootstrapnas.graph.macs import count_macs
 from nncf_bootstrapnas.elasticity import SearchSpaceError, create_supernet
 from nncf_bootstrapnas.elasticity.modules import index_len
 from nncf_bootstrapnas.graph.analysis import scope_to_path
@@ -30,9 +30,7 @@ def check_all(model: nn.Module, x: torch.Tensor, options=OPTS, samples: int = 6)
             y = sn(x)
             sub = sn.extract().eval()
             torch.testing.assert_close(sub(x), y, atol=1e-5, rtol=1e-5)
-            with FlopCounterMode(display=False) as fc:
-                sub(x)
-        assert sn.macs() == fc.get_total_flops() // 2
+        assert sn.macs() == count_macs(sub, x)
     sn.activate(None)
     return sn
 
@@ -238,3 +236,32 @@ def test_search_space_validation_messages() -> None:
     assert space.size == 4 and space.encode(space.minimum()).tolist() == [1, 1]
     stage = space.restrict(["width"], width_indicator=1)
     assert stage.size == 1 and stage.maximum() == space.maximum()
+
+
+class Attention(nn.Module):
+    def __init__(self, batch_first: bool) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 16)
+        self.attn = nn.MultiheadAttention(16, 4, batch_first=batch_first)
+        self.fc1 = nn.Linear(16, 32)
+        self.fc2 = nn.Linear(32, 16)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.proj(x)
+        h = h + self.attn(h, h, h, need_weights=False)[0]
+        h = h + self.fc2(F.gelu(self.fc1(h)))
+        return self.head(h.mean(1 if self.attn.batch_first else 0))
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_attention_heads_and_mlp_hidden_width(batch_first: bool) -> None:
+    sn = check_all(Attention(batch_first), torch.randn(2, 5, 4), {"width": {"width_multipliers": [1.0, 0.5, 0.25]}})
+    w = widths(sn)
+    assert w["attn.heads"] == (16, 8, 4)  # whole heads of head_dim 4
+    assert w["fc1"] == (32, 16, 8)
+    sn.activate({"width": {"attn.heads": 8}})
+    sub = sn.extract()
+    assert type(sub.attn).__name__ == "SlicedMultiheadAttention" and sub.attn.num_heads == 2
+    sn.train()
+    sn(torch.randn(2, 5, 4)).sum().backward()  # the sliced path trains

@@ -14,19 +14,15 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from torch.utils.flop_counter import FlopCounterMode
 
 from examples.models import MODELS, build_model, example_input
+from nncf_bootstrapnas.graph.macs import count_macs
 from nncf_bootstrapnas.elasticity import SuperNetwork, create_supernet
 
 OPTIONS = {"width": {"min_width": 2, "width_multipliers": [1.0, 0.75, 0.5, 0.25]}, "kernel": {"max_num_kernels": 3}}
 _CACHE: dict[str, tuple] = {}
 
 
-def count_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(x)
-    return counter.get_total_flops() // 2
 
 
 def supernet_for(name: str):

@@ -342,6 +342,8 @@ def conv_kernel_choices(conv: nn.Module, max_num_kernels: int) -> tuple[tuple[in
 @torch.no_grad()
 def active_param_count(module: nn.Module) -> int:
     """Parameters the active sub-layer keeps (what ``to_static()`` would hold), without building it."""
+    if hasattr(module, "active_heads"):
+        return sum(t.numel() for t in module.active_parts()[:4] if t is not None)
     if isinstance(module, (_ElasticConvMixin, ElasticLinear)):
         weight, bias = module.active_parts()[:2]
         return math.prod(weight.shape) + (math.prod(bias.shape) if bias is not None else 0)

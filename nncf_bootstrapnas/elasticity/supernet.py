@@ -13,6 +13,7 @@ from torch import nn
 
 from ..graph.analysis import AnalysedGraph, analyse, matches_scope
 from ..graph.layout import active_indices
+from . import attention as _attention  # noqa: F401  (registers the elastic attention layer)
 from .depth import make_skippable, strip_skippable
 from .modules import ELASTIC_CLASSES, active_param_count, conv_kernel_choices, index_len, is_elastic, make_elastic
 from .search_space import SearchSpace, SearchSpaceError, Variable
@@ -75,7 +76,7 @@ class SuperNetwork(nn.Module):
 
     def _make_modules_elastic(self) -> None:
         ch = self.analysis.channels
-        names = set(ch.producers) | set(ch.consumers) | set(ch.channelwise) | set(self.kernel_choices)
+        names = set(ch.producers) | set(ch.consumers) | set(ch.channelwise) | set(self.kernel_choices) | set(ch.heads)
         for path in sorted(names):
             module = self.model.get_submodule(path)
             if type(module) not in ELASTIC_CLASSES:
@@ -134,6 +135,10 @@ class SuperNetwork(nn.Module):
             m = self.model.get_submodule(path)
             if is_elastic(m):
                 m._bnas.channel_index = active_indices(layout, width_of)
+        for path, gid in ch.heads.items():
+            m = self.model.get_submodule(path)
+            w, full = width_of(gid), ch.uf.size[ch.root(gid)]
+            m._bnas.channel_index = None if w == full else slice(0, w)
         for path in self.kernel_choices:
             self.model.get_submodule(path)._bnas.kernel = int(cfg["kernel"][path])
         skipped = {p for b in self._skipped_blocks(cfg) for p in b.paths}
@@ -174,6 +179,10 @@ class SuperNetwork(nn.Module):
                 full = sum(s.size * s.repeat for s in table[path])
                 num *= index_len(idx, full)
                 den *= full
+        if path in ch.heads:
+            gid = ch.heads[path]
+            num *= width_of(gid)
+            den *= ch.uf.size[ch.root(gid)]
         if path in self.kernel_choices:
             k, kmax = self._active_kernel(path), self.kernel_choices[path][0]
             nd = len(m.kernel_size)
@@ -208,9 +217,10 @@ class SuperNetwork(nn.Module):
             self.activate(config)
         try:
             skipped = [p for b in self._skipped_blocks(self._active) for p in b.paths]
+            skipped += list(self.analysis.channels.heads)  # their out_proj is counted with the attention layer
             total = 0
             for path, module in self.model.named_modules():
-                if any(path == s or path.startswith(s + ".") for s in skipped):
+                if any(path.startswith(s + ".") for s in skipped) or (path in skipped and not is_elastic(module)):
                     continue
                 if is_elastic(module):
                     total += active_param_count(module)
@@ -251,7 +261,7 @@ class SuperNetwork(nn.Module):
         if kind == "external" and external is None:
             path = opts.get("external_importance_path")
             external = torch.load(path, weights_only=True) if path else None
-        groups = self.width_groups
+        groups = [g for g in self.width_groups if g.producers]  # attention heads keep their order
         if kind == "external":
             known = set(external or {})
             groups = [g for g in groups if g.name in known or known & set(g.producers)]

@@ -76,9 +76,12 @@ def build_width_groups(analysis: AnalysedGraph, options: Mapping[str, Any], scop
     overwrite = {}
     for names, widths in zip(options.get("overwrite_groups") or [], options.get("overwrite_groups_widths") or []):
         overwrite[ch.root(ch.producers[names[0]])] = tuple(sorted({int(w) for w in widths}, reverse=True))
+    for module, gid in ch.heads.items():
+        members.setdefault(ch.root(gid), {"producers": [], "consumers": [], "channelwise": [module]})
     groups: list[WidthGroup] = []
     for root, mem in members.items():
-        name = mem["producers"][0]
+        heads_of = next((m for m in mem["channelwise"] if ch.heads.get(m) is not None and ch.root(ch.heads[m]) == root), None)
+        name = mem["producers"][0] if mem["producers"] else f"{heads_of}.heads"
         every = mem["producers"] + mem["consumers"] + mem["channelwise"]
         if root in ch.frozen:
             logger.info("width group %s is not elastic: %s", name, ch.frozen[root])
@@ -90,11 +93,18 @@ def build_width_groups(analysis: AnalysedGraph, options: Mapping[str, Any], scop
             continue
         size = ch.uf.size[root]
         choices = overwrite.get(root) or width_choices(size, options)
+        if heads_of is not None:  # whole heads only
+            head_dim = size // analysis_num_heads(analysis, heads_of)
+            choices = tuple(sorted({max(head_dim, round(c / head_dim) * head_dim) for c in choices}, reverse=True))
         if choices[0] != size:
             raise WidthConfigError(f"overwrite_groups_widths for group {name}: must start at its full width {size}")
         if len(choices) > 1:
             groups.append(WidthGroup(name, root, size, choices, **mem))
     return groups
+
+
+def analysis_num_heads(analysis: AnalysedGraph, module: str) -> int:
+    return analysis.heads_count[module]
 
 
 def _apply_overwrite_groups(analysis: AnalysedGraph, options: Mapping[str, Any]) -> None:

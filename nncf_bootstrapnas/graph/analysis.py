@@ -19,6 +19,7 @@ class AnalysedGraph:
     graph: TracedGraph
     channels: ChannelAnalysis
     block_groups: list[BlockGroup]
+    heads_count: dict[str, int]  # nn.MultiheadAttention path -> number of heads
 
     def module_ops(self, path: str) -> list[int]:
         return self.graph.leaf_calls.get(path, [])
@@ -37,7 +38,8 @@ def analyse(
     blocks = (
         find_blocks(graph, channels, model, skipped_blocks, min_block_size, max_block_size) if with_depth else []
     )
-    return AnalysedGraph(graph, channels, blocks)
+    heads = {p: model.get_submodule(p).num_heads for p in channels.heads}
+    return AnalysedGraph(graph, channels, blocks, heads)
 
 
 _LEGACY_SCOPE = re.compile(r"\[([^\]]+)\]")

@@ -58,6 +58,7 @@ class ChannelAnalysis:
     producers: dict[str, int] = field(default_factory=dict)  # module -> group of its output channels
     consumers: dict[str, Layout] = field(default_factory=dict)  # module -> layout of its input channels
     channelwise: dict[str, Layout] = field(default_factory=dict)  # BN/LN/depthwise conv -> layout of their channels
+    heads: dict[str, int] = field(default_factory=dict)  # nn.MultiheadAttention -> group of its head channels
     frozen: dict[int, str] = field(default_factory=dict)  # group -> first reason it cannot change width
     annotations: dict[int, dict[int, Layout]] = field(default_factory=dict)  # value id -> {dim: layout}
 
@@ -179,6 +180,11 @@ class _Propagator:
                 self.block_inputs(op, "LayerNorm over several dimensions")
                 ann = {d: lay for d, lay in ann.items() if d not in normalized}
             self.set_ann(out, ann)
+        elif isinstance(module, nn.MultiheadAttention) and _elastic_heads(module):
+            # heads shrink inside the layer; the embedding stream around it keeps its width
+            self.block_inputs(op, "attention keeps its embedding width")
+            if op.module not in self.a.heads:
+                self.a.heads[op.module] = self.a.uf.add(module.embed_dim)
         else:
             self.block_inputs(op, f"{type(module).__name__} is not elastic")
 
@@ -428,6 +434,13 @@ class _Propagator:
             if isinstance(i, slice):
                 dout += 1
         self.set_ann(out, result)
+
+
+def _elastic_heads(module: nn.MultiheadAttention) -> bool:
+    return bool(
+        module._qkv_same_embed_dim and module.in_proj_weight is not None and module.bias_k is None
+        and not module.add_zero_attn and module.num_heads > 1
+    )  # fmt: skip
 
 
 def _flat_ints(obj) -> list[int]:  # noqa: ANN001

@@ -20,6 +20,8 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
+from .macs import flop_counter
+
 logger = logging.getLogger("nncf_bootstrapnas")
 
 # Layers that are recorded as one op each: their weights are what elasticity slices.
@@ -174,7 +176,7 @@ class _Recorder(TorchFunctionMode):
         params: list[str] = []
         enc_args = tree_map(lambda o: self._encode(o, inputs, params), args)
         enc_kwargs = tree_map(lambda o: self._encode(o, inputs, params), kwargs)
-        counter = FlopCounterMode(display=False) if name in _MAC_FUNCTIONS else None
+        counter = flop_counter() if name in _MAC_FUNCTIONS else None
         if counter is None:
             out = func(*args, **kwargs)
         else:
@@ -212,7 +214,7 @@ class _Recorder(TorchFunctionMode):
             self.scope.append(path)
         if is_leaf(module):
             if self.leaf_depth == 0:
-                counter = FlopCounterMode(display=False)
+                counter = flop_counter()
                 counter.__enter__()
                 self._counters.append(counter)
             self.leaf_depth += 1
