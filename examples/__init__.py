@@ -1,0 +1,1 @@
+"""Examples: reference models, pretraining and demo configs for nncf_bootstrapnas."""
