@@ -265,3 +265,26 @@ def test_attention_heads_and_mlp_hidden_width(batch_first: bool) -> None:
     assert type(sub.attn).__name__ == "SlicedMultiheadAttention" and sub.attn.num_heads == 2
     sn.train()
     sn(torch.randn(2, 5, 4)).sum().backward()  # the sliced path trains
+
+
+class HiddenCoupling(nn.Module):
+    """A channel count read from a module attribute at run time: invisible to any tracer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 1)
+        self.b = nn.Conv2d(3, 4, 1)
+        self.c = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.a(x)
+        mask = torch.ones(1, self.a.out_channels, 1, 1).to(y.device)
+        mask = mask.detach().numpy()  # leaves torch: the tracer cannot follow it
+        return self.c(self.b(x)) + torch.from_numpy(mask * y.detach().numpy()).sum(1, keepdim=True)
+
+
+def test_misjudged_construct_freezes_only_the_failing_variable(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="nncf_bootstrapnas"):
+        sn = create_supernet(HiddenCoupling(), OPTS, torch.randn(1, 3, 4, 4))
+    assert set(widths(sn)) == {"b"}
+    assert "width/a is not elastic: its smallest choice fails at run time" in caplog.text
