@@ -89,7 +89,9 @@ def _self_check(supernet: SuperNetwork) -> None:
         supernet._root_to_group = {g.root: g for g in supernet.width_groups}
         error = _runs(supernet, supernet.search_space.minimum())
         if error is not None:
-            raise RuntimeError(f"create_supernet: the minimum subnet still fails after freezing {len(bad)} variables: {error}")
+            raise RuntimeError(
+                f"create_supernet: the minimum subnet still fails after freezing {len(bad)} variables: {error}"
+            )
     finally:
         supernet.activate(None)
         supernet.train(was_training)

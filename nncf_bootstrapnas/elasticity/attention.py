@@ -47,14 +47,22 @@ def _attention(
     q, k, v = heads_first(q), heads_first(k), heads_first(v)
     mask = None
     if attn_mask is not None:
-        mask = attn_mask if attn_mask.dim() == 2 else attn_mask.view(batch, -1, *attn_mask.shape[-2:])[:, :heads].reshape(-1, *attn_mask.shape[-2:])
+        mask = (
+            attn_mask
+            if attn_mask.dim() == 2
+            else attn_mask.view(batch, -1, *attn_mask.shape[-2:])[:, :heads].reshape(-1, *attn_mask.shape[-2:])
+        )
     if is_causal and mask is None:
         mask = torch.ones(length, k.shape[1], dtype=torch.bool, device=q.device).tril().logical_not()
     if mask is not None and mask.dtype == torch.bool:
         mask = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(mask, float("-inf"))
     if key_padding_mask is not None:
         pad = key_padding_mask.view(batch, 1, 1, -1).expand(-1, heads, -1, -1).reshape(batch * heads, 1, -1)
-        pad = torch.zeros(pad.shape, dtype=q.dtype, device=q.device).masked_fill(pad, float("-inf")) if pad.dtype == torch.bool else pad
+        pad = (
+            torch.zeros(pad.shape, dtype=q.dtype, device=q.device).masked_fill(pad, float("-inf"))
+            if pad.dtype == torch.bool
+            else pad
+        )
         mask = pad if mask is None else mask + pad
     scores = torch.bmm(q / math.sqrt(module.head_dim), k.transpose(1, 2))
     if mask is not None:

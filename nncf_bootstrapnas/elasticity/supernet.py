@@ -42,7 +42,9 @@ class SuperNetwork(nn.Module):
             with_depth="depth" in dims,
         )
         scopes = {k: self.options.get(k) for k in ("ignored_scopes", "target_scopes")}
-        self.width_groups = build_width_groups(self.analysis, self.options.get("width", {}) or {}, scopes) if "width" in dims else []
+        self.width_groups = (
+            build_width_groups(self.analysis, self.options.get("width", {}) or {}, scopes) if "width" in dims else []
+        )
         self.block_groups = self.analysis.block_groups if "depth" in dims else []
         self.kernel_choices = self._find_kernels(scopes) if "kernel" in dims else {}
         self._make_modules_elastic()
@@ -152,13 +154,19 @@ class SuperNetwork(nn.Module):
     def active_config(self) -> dict[str, dict[str, int]]:
         return copy.deepcopy(self._active)
 
-    def set_stage(self, enabled_dims: Sequence[str], width_indicator: int | None = None, depth_indicator: int | None = None) -> None:
+    def set_stage(
+        self, enabled_dims: Sequence[str], width_indicator: int | None = None, depth_indicator: int | None = None
+    ) -> None:
         """Restrict sampling to a progressive-shrinking stage; disabled dimensions stay at their maximum."""
         unknown = set(enabled_dims) - {"kernel", "width", "depth"}
         if unknown:
             raise SearchSpaceError(f"unknown elasticity dimension(s) {sorted(unknown)}; allowed: kernel, width, depth")
         self.stage_space = self.search_space.restrict(enabled_dims, width_indicator, depth_indicator)
-        self.stage = {"dims": list(enabled_dims), "width_indicator": width_indicator, "depth_indicator": depth_indicator}
+        self.stage = {
+            "dims": list(enabled_dims),
+            "width_indicator": width_indicator,
+            "depth_indicator": depth_indicator,
+        }
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.model(*args, **kwargs)
@@ -294,7 +302,9 @@ class SuperNetwork(nn.Module):
         return {
             "format": STATE_FORMAT,
             "options": self.options,
-            "example_input": [{"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", "")} for t in self.example_input],
+            "example_input": [
+                {"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", "")} for t in self.example_input
+            ],
             "search_space": self.search_space.to_json(),
             "width_groups": {g.name: g.to_json() for g in self.width_groups},
             "block_groups": {b.name: [list(x.paths) for x in b.blocks] for b in self.block_groups},
@@ -316,7 +326,9 @@ class SuperNetwork(nn.Module):
             diff = [k for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)][:5]
             raise ValueError(f"supernet state does not match this model: search space differs at {diff}")
         stage = state.get("stage") or {}
-        sn.set_stage(stage.get("dims", sn.search_space.dims), stage.get("width_indicator"), stage.get("depth_indicator"))
+        sn.set_stage(
+            stage.get("dims", sn.search_space.dims), stage.get("width_indicator"), stage.get("depth_indicator")
+        )
         sn.activate(state.get("active_config"))
         return sn
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,12 +59,16 @@ def width_choices(size: int, options: Mapping[str, Any]) -> tuple[int, ...]:
     return tuple(result)
 
 
-def build_width_groups(analysis: AnalysedGraph, options: Mapping[str, Any], scopes: Mapping[str, Any]) -> list[WidthGroup]:
+def build_width_groups(
+    analysis: AnalysedGraph, options: Mapping[str, Any], scopes: Mapping[str, Any]
+) -> list[WidthGroup]:
     ch = analysis.channels
     members: dict[int, dict[str, list[str]]] = {}
     order = {op.module: op.index for op in analysis.graph.ops if op.module}
     for module, gid in sorted(ch.producers.items(), key=lambda kv: order.get(kv[0], 0)):
-        members.setdefault(ch.root(gid), {"producers": [], "consumers": [], "channelwise": []})["producers"].append(module)
+        members.setdefault(ch.root(gid), {"producers": [], "consumers": [], "channelwise": []})["producers"].append(
+            module
+        )
     for kind, table in (("consumers", ch.consumers), ("channelwise", ch.channelwise)):
         for module, layout in table.items():
             for g in layout_groups(layout):
@@ -80,7 +83,9 @@ def build_width_groups(analysis: AnalysedGraph, options: Mapping[str, Any], scop
         members.setdefault(ch.root(gid), {"producers": [], "consumers": [], "channelwise": [module]})
     groups: list[WidthGroup] = []
     for root, mem in members.items():
-        heads_of = next((m for m in mem["channelwise"] if ch.heads.get(m) is not None and ch.root(ch.heads[m]) == root), None)
+        heads_of = next(
+            (m for m in mem["channelwise"] if ch.heads.get(m) is not None and ch.root(ch.heads[m]) == root), None
+        )
         name = mem["producers"][0] if mem["producers"] else f"{heads_of}.heads"
         every = mem["producers"] + mem["consumers"] + mem["channelwise"]
         if root in ch.frozen:
@@ -142,7 +147,9 @@ def _out_weight(module: nn.Module) -> torch.Tensor:
     return module.weight
 
 
-def group_importance(model: nn.Module, group: WidthGroup, kind: str, external: Mapping[str, Any] | None) -> torch.Tensor:
+def group_importance(
+    model: nn.Module, group: WidthGroup, kind: str, external: Mapping[str, Any] | None
+) -> torch.Tensor:
     if kind == "external":
         if external is None or (group.name not in external and not any(p in external for p in group.producers)):
             raise WidthConfigError(f"external_importance_path: no importance tensor for width group {group.name!r}")
@@ -200,14 +207,3 @@ def _segment(gid: int, size: int):  # noqa: ANN202
 
 def sort_permutation(importance: torch.Tensor) -> torch.Tensor:
     return torch.argsort(importance, descending=True, stable=True)
-
-
-def layout_width(layout: Layout, width_of) -> int:  # noqa: ANN001
-    return sum((s.size if s.group is None else width_of(s.group)) * s.repeat for s in layout)
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b) if b else 0
-
-
-__all__ = ["WidthGroup", "build_width_groups", "width_choices", "apply_permutations", "group_importance", "math"]

@@ -35,9 +35,7 @@ def analyse(
 ) -> AnalysedGraph:
     graph = trace(model, example_inputs)
     channels = analyse_channels(graph, model)
-    blocks = (
-        find_blocks(graph, channels, model, skipped_blocks, min_block_size, max_block_size) if with_depth else []
-    )
+    blocks = find_blocks(graph, channels, model, skipped_blocks, min_block_size, max_block_size) if with_depth else []
     heads = {p: model.get_submodule(p).num_heads for p in channels.heads}
     return AnalysedGraph(graph, channels, blocks, heads)
 

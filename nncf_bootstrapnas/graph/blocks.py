@@ -136,9 +136,7 @@ def find_blocks(
             if block is not None and _is_residual(graph, block):
                 found.append(block)
         # innermost residual blocks: drop any that contains another
-        blocks = [
-            b for b in found if not any(o is not b and b.start <= o.start and o.end <= b.end for o in found)
-        ]
+        blocks = [b for b in found if not any(o is not b and b.start <= o.start and o.end <= b.end for o in found)]
     kept = []
     for b in blocks:
         if min_block_size and b.num_ops < min_block_size:

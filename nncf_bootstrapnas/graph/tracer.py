@@ -45,9 +45,30 @@ LEAF_TYPES: tuple[type[nn.Module], ...] = (
 # Tensor methods that only describe a tensor; recording them would only add noise.
 # Functions that may multiply-accumulate; only these run under torch's flop counter while tracing (it is slow).
 _MAC_FUNCTIONS = {
-    "matmul", "__matmul__", "__rmatmul__", "mm", "bmm", "addmm", "baddbmm", "addbmm", "einsum", "linear", "bilinear",
-    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-    "scaled_dot_product_attention", "multi_head_attention_forward", "tensordot", "inner", "outer", "dot", "mv",
+    "matmul",
+    "__matmul__",
+    "__rmatmul__",
+    "mm",
+    "bmm",
+    "addmm",
+    "baddbmm",
+    "addbmm",
+    "einsum",
+    "linear",
+    "bilinear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "scaled_dot_product_attention",
+    "multi_head_attention_forward",
+    "tensordot",
+    "inner",
+    "outer",
+    "dot",
+    "mv",
 }
 _IGNORED = {"size", "dim", "numel", "__len__", "ndim", "is_floating_point", "__format__", "item"}
 
@@ -237,8 +258,16 @@ class _Recorder(TorchFunctionMode):
             index = len(self.ops)
             outputs = [self.new_value(t, index) for t in tensors_out]
             self.ops.append(
-                Op(index, "module", type(module).__name__, tuple(self.scope), inputs, outputs, module=path,
-                   static_macs=macs)  # fmt: skip
+                Op(
+                    index,
+                    "module",
+                    type(module).__name__,
+                    tuple(self.scope),
+                    inputs,
+                    outputs,
+                    module=path,
+                    static_macs=macs,
+                )  # fmt: skip
             )
             self.leaf_calls.setdefault(path, []).append(index)
         else:
