@@ -1,0 +1,62 @@
+"""Search for hardware-aware sub-networks of a super-network (pymoo-style: space, objectives, algorithm, result).
+
+``result = search(supernet, config, validate_fn, val_loader)`` measures subnets with NSGA2 (legacy default), RNSGA2,
+random or LINAS (predictor-guided, far fewer real evaluations; recommended) and returns a :class:`SearchResult` with
+every measurement, the measured Pareto front and the hypervolume history. Importing this package registers the
+built-in objectives and algorithms in ``nncf_bootstrapnas.registry``.
+"""
+
+from nncf_bootstrapnas.search.algorithms import LINAS, NSGA2Search, RandomSearch, RNSGA2Search, SearchAlgorithm
+from nncf_bootstrapnas.search.api import search
+from nncf_bootstrapnas.search.constraints import Constraint, ConstraintError, ConstraintSet
+from nncf_bootstrapnas.search.context import EvaluationContext
+from nncf_bootstrapnas.search.evaluator import Evaluator, MeasureSpec, supernet_fingerprint
+from nncf_bootstrapnas.search.facade import BaseSearchAlgorithm
+from nncf_bootstrapnas.search.indicators import HVReference
+from nncf_bootstrapnas.search.objectives import (
+    Accuracy,
+    FunctionObjective,
+    LatencyLut,
+    LatencyMs,
+    Macs,
+    Objective,
+    ObjectiveError,
+    Params,
+    ThroughputFps,
+    resolve_objective,
+)
+from nncf_bootstrapnas.search.problem import SearchProblem
+from nncf_bootstrapnas.search.result import SearchResult
+from nncf_bootstrapnas.search.settings import LinasSettings, SearchSettings
+
+__all__ = [
+    "LINAS",
+    "Accuracy",
+    "BaseSearchAlgorithm",
+    "Constraint",
+    "ConstraintError",
+    "ConstraintSet",
+    "EvaluationContext",
+    "Evaluator",
+    "FunctionObjective",
+    "HVReference",
+    "LatencyLut",
+    "LatencyMs",
+    "LinasSettings",
+    "Macs",
+    "MeasureSpec",
+    "NSGA2Search",
+    "Objective",
+    "ObjectiveError",
+    "Params",
+    "RNSGA2Search",
+    "RandomSearch",
+    "SearchAlgorithm",
+    "SearchProblem",
+    "SearchResult",
+    "SearchSettings",
+    "ThroughputFps",
+    "resolve_objective",
+    "search",
+    "supernet_fingerprint",
+]

@@ -1,0 +1,144 @@
+"""``search()``: the one-call entry point that assembles settings, objectives, evaluator, algorithm and driver."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nncf_bootstrapnas.registry import SEARCH_ALGORITHMS, RegistryError
+from nncf_bootstrapnas.search.constraints import ConstraintSet
+from nncf_bootstrapnas.search.distributed import DistributedBackend, dist_info
+from nncf_bootstrapnas.search.driver import SearchDriver
+from nncf_bootstrapnas.search.evaluator import Evaluator, MeasureSpec, SerialBackend
+from nncf_bootstrapnas.search.objectives import LatencyMs, Objective, ObjectiveError, ThroughputFps, resolve_objective
+from nncf_bootstrapnas.search.problem import SearchProblem
+from nncf_bootstrapnas.search.result import SearchResult
+from nncf_bootstrapnas.search.settings import SearchSettings
+
+logger = logging.getLogger(__name__)
+
+
+def search(
+    supernet: Any,
+    config: Any = None,
+    validate_fn: Callable[[Any, Any], float] | None = None,
+    val_loader: Any = None,
+    bn_loader: Any = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    objectives: list[Any] | None = None,
+    constraints: list[Any] | None = None,
+    algorithm: str | None = None,
+    num_evals: int | None = None,
+    *,
+    seed: int | None = None,
+    population: int | None = None,
+    num_workers: int | None = None,
+    space: Any = None,
+    distributed: bool | None = None,
+    progress: bool = True,
+    callback: Callable[[dict[str, Any]], Any] | None = None,
+    bn_adapt_fn: Callable[[Any, Any, int], None] | None = None,
+    mp_context: str = "spawn",
+    **settings: Any,
+) -> SearchResult:
+    """Search the supernet's sub-networks for the Pareto front of ``objectives`` under ``constraints``.
+
+    Settings come from ``config`` (a loaded Config, a full config dict or a bare ``bootstrapNAS.search`` dict); every
+    explicit argument and ``**settings`` entry (e.g. ``acc_delta=0.5``, ``linas={...}``) overrides them.
+
+    Args:
+        supernet: ``activate``, ``macs``, ``params``, ``extract``, ``search_space``, ``get_state``, ``example_input``.
+        validate_fn: ``validate_fn(model, loader) -> float``, needed by the ``accuracy`` objective.
+        val_loader: validation data (cut to ``eval_subset_size`` samples, always the same ones).
+        bn_loader: batch-norm adaptation data (default ``val_loader``); ``num_bn_adaptation_samples=0`` disables it.
+        checkpoint_dir: where ``search_state.json`` is written after every ``checkpoint_every`` steps.
+        resume: continue from ``checkpoint_dir`` if it holds a checkpoint (``num_evals`` may be raised).
+        space: search only this space (default ``supernet.search_space``), e.g. ``supernet.stage_space``.
+        distributed: evaluate over torch.distributed ranks (default: when a process group with > 1 rank exists).
+        progress: rich progress bar on rank 0.
+        callback: called after every step with ``{"step", "evaluations", "checkpoint"}``; returning True stops.
+        bn_adapt_fn: replaces ``training.bn_adaptation.adapt_batchnorm``.
+        mp_context: start method of the worker processes when ``num_workers > 1``.
+    """
+    s = SearchSettings.from_config(
+        config,
+        objectives=objectives,
+        constraints=constraints,
+        algorithm=algorithm,
+        num_evals=num_evals,
+        seed=seed,
+        population=population,
+        num_workers=num_workers,
+        **settings,
+    )
+    if s.proxy_prefilter:
+        from nncf_bootstrapnas.registry import ZERO_COST_PROXIES
+
+        ZERO_COST_PROXIES.get(s.proxy_prefilter["proxy"])  # fail now, naming the registered proxies
+    space = space if space is not None else supernet.search_space
+    objs = [resolve_objective(o) for o in s.objectives]
+    names = [o.name for o in objs]
+    if len(set(names)) != len(names):
+        raise ObjectiveError(f"bootstrapNAS.search.objectives lists an objective twice: {names}")
+    cset = ConstraintSet(s.constraints)
+    metrics: list[Objective] = objs + [resolve_objective(m) for m in cset.metrics if m not in names]
+    missing = [m.name for m in metrics if m.needs_validation and (validate_fn is None or val_loader is None)]
+    if missing:
+        raise ObjectiveError(f"objective(s) {missing} need validate_fn and val_loader; pass both to search()")
+    use_dist = dist_info()[1] > 1 if distributed is None else distributed
+    timed = [m.name for m in metrics if isinstance(m, (LatencyMs, ThroughputFps))]
+    if timed and (s.num_workers > 1 or use_dist):
+        logger.warning(
+            "%s measured while %d evaluations run at once: concurrent measurements on one host skew each other; "
+            "use num_workers=1 (or one rank per device) for latency objectives",
+            timed,
+            s.num_workers * max(dist_info()[1], 1),
+        )
+    algo = _algorithm_class(s.algorithm)(s)
+    if not algo.name:
+        algo.name = s.algorithm
+
+    evaluator = Evaluator.create(
+        supernet,
+        space,
+        metrics,
+        validate_fn,
+        val_loader,
+        bn_loader,
+        s.num_bn_adaptation_samples,
+        s.eval_subset_size,
+        bn_adapt_fn,
+        backend_factory=lambda spec: _backend(spec, s.num_workers, use_dist, mp_context),
+    )
+    problem = SearchProblem(space, objs, cset)
+    driver = SearchDriver(space, problem, evaluator, metrics, s, algo, checkpoint_dir, callback, progress)
+    previous = getattr(supernet, "active_config", None)
+    try:
+        return driver.run(resume=resume)
+    finally:
+        evaluator.close()
+        if previous is not None and hasattr(supernet, "activate"):
+            supernet.activate(previous)
+
+
+def _algorithm_class(name: str) -> type:
+    try:
+        return SEARCH_ALGORITHMS.get(name)
+    except RegistryError:
+        for registered in SEARCH_ALGORITHMS.names():  # legacy configs spell names in any case ("nsga2")
+            if registered.lower() == str(name).lower():
+                return SEARCH_ALGORITHMS.get(registered)
+        raise
+
+
+def _backend(spec: MeasureSpec, num_workers: int, use_dist: bool, mp_context: str) -> Any:
+    if num_workers > 1:
+        from nncf_bootstrapnas.search.parallel import ProcessPoolBackend
+
+        inner: Any = ProcessPoolBackend(spec, num_workers, mp_context)
+    else:
+        inner = SerialBackend(spec)
+    return DistributedBackend(inner) if use_dist else inner

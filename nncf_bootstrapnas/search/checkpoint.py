@@ -1,0 +1,93 @@
+"""Atomic checkpoints of a running search: ``search_state.json`` (plain JSON) plus an optional pickled blob.
+
+Every file is written to a temporary name and moved into place with ``os.replace``, so a search killed at any moment
+leaves either the previous or the new checkpoint, never a torn one. The blob's file name carries the step number and
+its SHA-256 is recorded in the JSON, so a JSON file always points at the blob written with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "search_state.json"
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_plain(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars/arrays to Python, NaN/inf to None."""
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        return to_plain(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def save_checkpoint(directory: str | Path, state: dict[str, Any], blob: bytes | None, step: int) -> Path:
+    """Write ``blob`` (if any) then the JSON state that references it; remove older blobs."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = dict(state, format_version=FORMAT_VERSION, step=step)
+    blob_name = None
+    if blob is not None:
+        blob_name = f"algorithm_step{step:06d}.pkl"
+        atomic_write_bytes(directory / blob_name, blob)
+        state["blob"] = {"file": blob_name, "sha256": hashlib.sha256(blob).hexdigest()}
+    else:
+        state["blob"] = None
+    path = directory / STATE_FILE
+    atomic_write_text(path, json.dumps(to_plain(state), indent=1))
+    for old in directory.glob("algorithm_step*.pkl"):
+        if old.name != blob_name:
+            old.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(directory: str | Path) -> tuple[dict[str, Any], bytes | None] | None:
+    """``(state, blob)`` of the checkpoint in ``directory``; ``None`` when there is none."""
+    path = Path(directory) / STATE_FILE
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text(encoding="utf-8"))
+    if state.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: checkpoint format {state.get('format_version')!r}; this version reads {FORMAT_VERSION}"
+        )
+    blob = None
+    if state.get("blob"):
+        blob_path = Path(directory) / state["blob"]["file"]
+        if not blob_path.exists():
+            raise FileNotFoundError(f"{path} refers to {blob_path.name}, which is missing")
+        blob = blob_path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != state["blob"]["sha256"]:
+            raise ValueError(f"{blob_path} does not match the SHA-256 recorded in {path}")
+    return state, blob

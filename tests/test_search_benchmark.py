@@ -1,0 +1,55 @@
+"""benchmarks/search_efficiency.py --fake: the table is computed from the runs, against a shared reference."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "search_efficiency.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("search_efficiency", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fake_benchmark_table(bench, tmp_path, capsys):
+    linas = {"initial_evals": 8, "candidates_per_round": 6, "inner_population": 12, "inner_generations": 5,
+             "predictors": ["ridge", "svr"]}  # fmt: skip
+    summary = bench.main(["--fake", "--seeds", "2", "--num-evals", "26", "--population", "8", "--fraction", "0.9",
+                          "--linas", json.dumps(linas), "--out", str(tmp_path)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Real evaluations to reach 90% of the reference hypervolume" in out
+    for algo in ("NSGA2", "random", "LINAS"):
+        assert algo in out and summary["algorithms"][algo]["runs"] == 2
+
+    # recompute from the saved runs: reference = front of all rows of all runs, one shared normalisation
+    from nncf_bootstrapnas.search import SearchResult
+    from nncf_bootstrapnas.search.indicators import HVReference, hypervolume, non_dominated
+
+    runs = {
+        a: [SearchResult.from_json(tmp_path / f"{a}_seed{s}.json") for s in range(2)]
+        for a in ("NSGA2", "random", "LINAS")
+    }
+    F = np.vstack([r.F() for rs in runs.values() for r in rs])
+    reference = HVReference.from_rows(F)
+    ref_hv = hypervolume(F[non_dominated(F)], reference)
+    assert summary["reference_hv"] == pytest.approx(ref_hv)
+    best_final = max(r.hypervolume_history(reference)[-1] for rs in runs.values() for r in rs)
+    assert best_final <= ref_hv + 1e-12
+    for algo, rs in runs.items():
+        row = summary["algorithms"][algo]
+        needed = [r.evaluations_to_reach(0.9 * ref_hv, reference) for r in rs]
+        assert row["per_run"] == needed and row["never_reached"] == sum(n is None for n in needed)
+        reached = [n for n in needed if n is not None]
+        if reached:
+            assert row["evals_mean"] == pytest.approx(np.mean(reached)) and 2 <= min(reached) <= 26
+    assert json.loads((tmp_path / "summary.json").read_text())["fraction"] == 0.9
+    assert "never reached" in bench.format_table(summary)
