@@ -185,15 +185,22 @@ def test_conv1d_conv3d_transpose_layernorm_and_static_kernels(caplog) -> None:
     assert "padding (0, 0) too small" in caplog.text
 
 
+def test_schema_defaults_apply_to_a_bare_elasticity_section() -> None:
+    sn = create_supernet(Concat(), {}, torch.randn(1, 3, 8, 8))  # legacy defaults: min_width 32, width_step 32
+    assert widths(sn) == {}
+    with pytest.raises(ValueError, match="unknown key 'min_widht'"):
+        create_supernet(Concat(), {"width": {"min_widht": 1}}, torch.randn(1, 3, 8, 8))
+
+
 def test_scopes_multipliers_and_overwrite_groups() -> None:
     x = torch.randn(1, 3, 8, 8)
-    sn = create_supernet(Concat(), {"width": {"width_multipliers": [1, 0.5]}, "ignored_scopes": ["b"]}, x)
+    sn = create_supernet(Concat(), {"width": {"min_width": 1, "width_multipliers": [1, 0.5]}, "ignored_scopes": ["b"]}, x)
     assert set(widths(sn)) == {"a", "c"}
     sn = create_supernet(Concat(), {"width": {"width_step": 2, "min_width": 2}, "target_scopes": ["{re}^c$"]}, x)
     assert widths(sn) == {"c": (8, 6, 4, 2)}
     sn = create_supernet(Concat(), {"width": {"min_width": 1, "max_num_widths": 2, "width_step": 1}}, x)
     assert widths(sn)["b"] == (6, 5)
-    sn = create_supernet(Residual(), {"width": {"overwrite_groups": [["stem"]], "overwrite_groups_widths": [[8, 3]]}}, x)
+    sn = create_supernet(Residual(), {"width": {"min_width": 1, "overwrite_groups": [["stem"]], "overwrite_groups_widths": [[8, 3]]}}, x)
     assert widths(sn)["stem"] == (8, 3)
     with pytest.raises(ValueError, match=r"overwrite_groups\[0\]: 'nope'"):
         create_supernet(Residual(), {"width": {"overwrite_groups": [["nope"]], "overwrite_groups_widths": [[8]]}}, x)
@@ -217,8 +224,8 @@ def test_explicit_skipped_blocks_and_spans() -> None:
     assert depth == [("blocks.1", (0, 1, 2))]
     sn = check_all(Blocks(), x, {"depth": {"skipped_blocks": [["blocks.0", "blocks.1"]]}})
     assert [v.key for v in sn.search_space.variables if v.dim == "depth"] == ["blocks.0..blocks.1"]
-    sn = create_supernet(Blocks(), {"depth": {"skipped_blocks": ["blocks.1"], "min_block_size": 5}}, x)
-    assert "depth" not in sn.search_space.dims
+    sn = create_supernet(Residual(), {"depth": {"min_block_size": 1}}, torch.randn(1, 3, 8, 8))
+    assert sn.search_space.dims == []  # no residual *module* to skip: Residual's add is in the root forward
     assert scope_to_path("Net/Sequential[blocks]/Sequential[1]/Conv2d[0]/conv2d_0") == "blocks.1.0"
 
 
@@ -256,7 +263,7 @@ class Attention(nn.Module):
 
 @pytest.mark.parametrize("batch_first", [True, False])
 def test_attention_heads_and_mlp_hidden_width(batch_first: bool) -> None:
-    sn = check_all(Attention(batch_first), torch.randn(2, 5, 4), {"width": {"width_multipliers": [1.0, 0.5, 0.25]}})
+    sn = check_all(Attention(batch_first), torch.randn(2, 5, 4), {"width": {"min_width": 1, "width_multipliers": [1.0, 0.5, 0.25]}})
     w = widths(sn)
     assert w["attn.heads"] == (16, 8, 4)  # whole heads of head_dim 4
     assert w["fc1"] == (32, 16, 8)
@@ -288,3 +295,12 @@ def test_misjudged_construct_freezes_only_the_failing_variable(caplog) -> None:
         sn = create_supernet(HiddenCoupling(), OPTS, torch.randn(1, 3, 4, 4))
     assert set(widths(sn)) == {"b"}
     assert "width/a is not elastic: its smallest choice fails at run time" in caplog.text
+
+
+def test_block_size_bounds_limit_discovered_blocks() -> None:
+    from examples.models import build_model, example_input
+
+    model, x = build_model("resnet18", small=True), example_input("resnet18")
+    assert "depth" in create_supernet(model, {}, x).search_space.dims  # BasicBlocks: 7 ops, within [5, 50]
+    assert "depth" not in create_supernet(model, {"depth": {"max_block_size": 6}}, x).search_space.dims
+    assert "depth" not in create_supernet(model, {"depth": {"min_block_size": 8}}, x).search_space.dims

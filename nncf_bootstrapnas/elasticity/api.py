@@ -16,12 +16,20 @@ from .supernet import SuperNetwork
 logger = logging.getLogger("nncf_bootstrapnas")
 
 
+ELASTICITY_SCHEMA = "training.schema.json#/$defs/elasticity"
+
+
 def _elasticity_options(config: Mapping[str, Any] | None) -> dict[str, Any]:
-    if config is None:
-        return {}
-    if "bootstrapNAS" in config:
-        return dict((config.get("bootstrapNAS", {}).get("training", {}) or {}).get("elasticity", {}) or {})
-    return dict(config)  # the elasticity section itself
+    """The elasticity section, validated and with the schema's defaults (the single source of defaults)."""
+    from ..config.schema import schemas
+
+    if config is not None and "bootstrapNAS" in config:
+        section = (config.get("bootstrapNAS", {}).get("training", {}) or {}).get("elasticity", {}) or {}
+    else:
+        section = config or {}  # the elasticity section itself
+    section = copy.deepcopy(dict(section))
+    schemas().validate(section, ELASTICITY_SCHEMA)
+    return schemas().fill_defaults(section, ELASTICITY_SCHEMA)
 
 
 def _example_inputs(config: Mapping[str, Any] | None, example_input: Any) -> tuple[torch.Tensor, ...]:

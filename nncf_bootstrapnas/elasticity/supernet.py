@@ -61,7 +61,7 @@ class SuperNetwork(nn.Module):
 
     # ---- construction -----------------------------------------------------------------------------------------------
     def _find_kernels(self, scopes: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-        max_num = int((self.options.get("kernel", {}) or {}).get("max_num_kernels") or -1)
+        max_num = int(self.options["kernel"]["max_num_kernels"])
         result = {}
         for path in self.analysis.graph.leaf_calls:
             module = self.model.get_submodule(path)

@@ -41,14 +41,17 @@ class WidthGroup:
 
 
 def width_choices(size: int, options: Mapping[str, Any]) -> tuple[int, ...]:
-    """Legacy NNCF width list: multipliers of the full width, or steps of ``width_step`` down to ``min_width``."""
-    min_width = int(options.get("min_width") or 1)
+    """Legacy NNCF width list: multipliers of the full width, or steps of ``width_step`` down to ``min_width``.
+
+    ``options`` carries the schema's defaults (``create_supernet`` fills them).
+    """
+    min_width = int(options["min_width"])
     max_num = options.get("max_num_widths")
     multipliers = options.get("width_multipliers")
     if multipliers:
         widths = {size} | {max(1, int(round(size * m))) for m in multipliers}
     else:
-        step = int(options.get("width_step") or max(1, size // 4))
+        step = int(options["width_step"])
         widths, w = {size}, size - step
         while w >= min_width:
             widths.add(w)

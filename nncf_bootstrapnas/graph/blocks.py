@@ -110,6 +110,17 @@ def _span(graph, channels, model, first: str, last: str) -> tuple[Block | None, 
     return Block(tuple(paths), calls[0].start, calls[-1].end, x, y), ""
 
 
+def _size_ok(block: Block, min_size: int | None, max_size: int | None) -> bool:
+    """Legacy ``min_block_size``/``max_block_size`` (ops per block) bound automatic discovery only."""
+    if min_size and block.num_ops < min_size:
+        logger.info("block %s not elastic: %d ops < min_block_size %d", block.name, block.num_ops, min_size)
+        return False
+    if max_size and max_size > 0 and block.num_ops > max_size:
+        logger.info("block %s not elastic: %d ops > max_block_size %d", block.name, block.num_ops, max_size)
+        return False
+    return True
+
+
 def find_blocks(
     graph: TracedGraph,
     channels: ChannelAnalysis,
@@ -137,14 +148,7 @@ def find_blocks(
                 found.append(block)
         # innermost residual blocks: drop any that contains another
         blocks = [b for b in found if not any(o is not b and b.start <= o.start and o.end <= b.end for o in found)]
-    kept = []
-    for b in blocks:
-        if min_block_size and b.num_ops < min_block_size:
-            logger.info("block %s not elastic: %d ops < min_block_size %d", b.name, b.num_ops, min_block_size)
-        elif max_block_size and max_block_size > 0 and b.num_ops > max_block_size:
-            logger.info("block %s not elastic: %d ops > max_block_size %d", b.name, b.num_ops, max_block_size)
-        else:
-            kept.append(b)
+    kept = blocks if skipped_blocks else [b for b in blocks if _size_ok(b, min_block_size, max_block_size)]
     channels.finalize()  # coupling may have merged groups
     kept.sort(key=lambda b: b.start)
     groups: list[list[Block]] = []
