@@ -1,0 +1,28 @@
+"""Deployment: export a subnet to torch / ONNX / OpenVINO IR (FP32, INT8), checked numerically; benchmark on OpenVINO.
+
+result = export(supernet, "out/", config=best_config, int8=calibration_loader)
+bench = benchmark("out/openvino/model.xml", input_shape=(1, 3, 32, 32))
+lut = LatencyLUT(); ms = lut.estimate(model, example_input)
+"""
+
+from nncf_bootstrapnas.export.benchmark import BenchmarkResult, benchmark, make_latency_measurer, measure_latency
+from nncf_bootstrapnas.export.checks import ExportMismatchError, FormatCheck, Tolerance
+from nncf_bootstrapnas.export.exporter import FORMATS, ExportResult, export
+from nncf_bootstrapnas.export.loading import describe_module, load_exported
+from nncf_bootstrapnas.export.lut import LatencyLUT
+
+__all__ = [
+    "FORMATS",
+    "BenchmarkResult",
+    "ExportMismatchError",
+    "ExportResult",
+    "FormatCheck",
+    "LatencyLUT",
+    "Tolerance",
+    "benchmark",
+    "describe_module",
+    "export",
+    "load_exported",
+    "make_latency_measurer",
+    "measure_latency",
+]
