@@ -1,0 +1,41 @@
+"""``train``: pre-train (or load) the original model, convert it to a super-network and train it."""
+
+from __future__ import annotations
+
+import argparse
+
+from nncf_bootstrapnas.cli.commands._shared import add_checkpoint, add_resume, positive
+from nncf_bootstrapnas.cli.session import add_common
+
+HELP = "pre-train (or load) the model, convert it to a super-network and train it; writes checkpoints/supernet.pth"
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help=HELP, description=HELP + " (digits data).")
+    add_common(p)
+    add_checkpoint(p, False, "pre-trained weights (state_dict); default: pre-train on digits")
+    add_resume(p)
+    p.add_argument(
+        "--pretrain-epochs",
+        type=positive(int),
+        default=None,
+        help="epochs of pre-training (default: config 'epochs' or 3)",
+    )
+    p.set_defaults(handler=execute)
+
+
+def execute(args: argparse.Namespace) -> int:
+    from nncf_bootstrapnas.cli import steps_model
+    from nncf_bootstrapnas.cli.data import build_data
+    from nncf_bootstrapnas.cli.session import load
+    from nncf_bootstrapnas.cli.ui import print_summary
+
+    session = load(args, "train")
+    data = build_data(session.config, session.spec, session.seed, args.train_subset)
+    session.report.dataset = data.note
+    try:
+        original = steps_model.prepare_original(session, data, args.checkpoint)
+        steps_model.train(session, original, data)
+    finally:
+        print_summary(session, session.finish(), models=False)
+    return 0

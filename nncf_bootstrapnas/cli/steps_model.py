@@ -1,0 +1,132 @@
+"""Pipeline steps up to a trained super-network: pre-train (or load) the original model, convert, train."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nncf_bootstrapnas.cli import checkpoints, stages
+from nncf_bootstrapnas.cli.data import DigitsData
+from nncf_bootstrapnas.cli.errors import UsageError
+from nncf_bootstrapnas.cli.models import ensure_repo_on_path
+from nncf_bootstrapnas.cli.session import Session, seed_everything
+
+DEFAULT_PRETRAIN_EPOCHS = 3
+
+
+def torch_accuracy(model: Any, loader: Any) -> float:
+    """Top-1 accuracy (%) in torch, dense outputs over labelled pixels; the validate_fn of search/training."""
+    import torch
+
+    from nncf_bootstrapnas.data import IGNORE_INDEX
+
+    was_training = model.training
+    model.eval()
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    correct = total = 0
+    try:
+        with torch.no_grad():
+            for images, targets in loader:
+                logits = model(images.to(device))
+                targets = targets.to(device)
+                valid = targets != IGNORE_INDEX
+                correct += int(((logits.argmax(dim=1) == targets) & valid).sum())
+                total += int(valid.sum())
+    finally:
+        model.train(was_training)
+    if total == 0:
+        raise ValueError("the loader yielded no labelled samples")
+    return 100.0 * correct / total
+
+
+@dataclass
+class Original:
+    """The pre-trained model and its torch FP32 accuracy on the validation split."""
+
+    model: Any
+    accuracy: float
+    source: str
+
+
+def _pretrain_settings(session: Session) -> tuple[int, str, float | None]:
+    cfg = session.config
+    epochs = session.args.pretrain_epochs if getattr(session.args, "pretrain_epochs", None) else None
+    epochs = int(epochs or cfg.get("epochs") or DEFAULT_PRETRAIN_EPOCHS)
+    opt = cfg.get("optimizer") or {}
+    name = str(opt.get("type", "adamw")).lower()
+    return epochs, name if name in ("adamw", "sgd") else "adamw", opt.get("base_lr")
+
+
+def prepare_original(session: Session, data: DigitsData, weights: Path | None) -> Original:
+    """Load ``weights`` or pre-train on digits; either way measure the FP32 accuracy (torch, validation split)."""
+    spec = session.spec
+    assert spec is not None
+    seed_everything(session.seed)
+    model = spec.build()
+    with session.stage("pretrain", "Pre-train the original model on digits") as rec:
+        if weights is not None:
+            checkpoints.load_weights(model, weights, spec)
+            rec.status, rec.reason = "skipped", f"weights loaded from {weights}"
+            source = str(weights)
+        else:
+            ensure_repo_on_path()
+            try:
+                from examples.pretrain import pretrain
+            except ImportError as exc:
+                raise UsageError(f"pre-training needs examples.pretrain ({exc}); pass --checkpoint WEIGHTS") from None
+            epochs, optimizer, lr = _pretrain_settings(session)
+            model = model.to(session.args.device)
+            model, _ = pretrain(
+                model, data.train, data.val, epochs, lr, session.seed, optimizer, progress=session.progress
+            )
+            model = model.cpu()
+            rec.details = {"epochs": epochs, "optimizer": optimizer, "lr": lr, "train_samples": len(data.train.dataset)}
+            source = f"pre-trained here for {epochs} epoch(s)"
+    model.eval()
+    accuracy = torch_accuracy(model, data.val)
+    path = checkpoints.save_pretrained(
+        model, spec, accuracy, session.out / "checkpoints" / "pretrained.pth", {"source": source, "data": data.note}
+    )
+    session.report.artifacts["pre-trained weights"] = session.rel(path)
+    session.console.print(f"original FP32 accuracy (torch, validation split): [bold]{accuracy:.2f}%")
+    return Original(model, accuracy, source)
+
+
+def train(session: Session, original: Original, data: DigitsData) -> Any:
+    """Convert + progressive shrinking (+ QAT) through ``fit``; without fit, the untrained supernet (labelled)."""
+    import copy
+
+    seed_everything(session.seed)
+    supernet = None
+    compression = [c["algorithm"] for c in session.config.compression]
+    title = "Train the super-network (progressive shrinking" + (f" + {', '.join(compression)})" if compression else ")")
+    with session.stage("train", title) as rec:
+        model = copy.deepcopy(original.model).to(session.args.device)
+        ckpt_dir = session.out / "checkpoints" / "train"
+        supernet, info = stages.train_supernet(
+            model, session.config, data, torch_accuracy, ckpt_dir, session.args.resume, session.progress
+        )
+        rec.details = {"compression": compression, **{k: v for k, v in info.items() if k != "history"}}
+        rec.details["epochs"] = len(info.get("history", []))
+        last = (info.get("history") or [{}])[-1]
+        for role in ("min", "max"):
+            if role in last:
+                rec.details[f"{role} subnet val acc (torch)"] = round(last[role]["acc1"], 2)
+        session.report.artifacts["training checkpoints"] = session.rel(ckpt_dir)
+    if supernet is None:
+        with session.stage("convert", "Convert to a super-network (untrained: training unavailable)") as rec:
+            supernet = stages.convert_only(copy.deepcopy(original.model), session.config)
+            rec.reason = "search runs on the untrained super-network (inherited pre-trained weights)"
+            session.report.notes.append("the super-network was NOT trained: " + session.report.stage("train").reason)
+    supernet = supernet.cpu().eval()
+    space = supernet.search_space
+    session.console.print(f"super-network: {space!r}, maximum {supernet.macs(space.maximum()) / 1e6:.2f} MMACs")
+    path = checkpoints.save_supernet(
+        session.out / "checkpoints" / "supernet.pth", supernet, original.model, session.spec,
+        {"original_fp32_accuracy": original.accuracy, "original_source": original.source,
+         "trained": session.report.stage("train").status == "done", "data": data.note},
+    )  # fmt: skip
+    session.report.artifacts["super-network checkpoint"] = session.rel(path)
+    return supernet

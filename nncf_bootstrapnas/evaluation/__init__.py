@@ -1,0 +1,68 @@
+"""Evaluating subnets cheaply and checking the supernet: zero-cost proxies, selection mechanisms, quality report.
+
+Importing this package registers the built-in proxies in ``registry.ZERO_COST_PROXIES`` (and, under the same names, as
+search objectives in ``registry.OBJECTIVES``) and the selection mechanisms in ``registry.SELECTION_MECHANISMS``.
+"""
+
+from nncf_bootstrapnas.evaluation.proxies import (
+    BUILTIN_PROXIES,
+    ProxyError,
+    compute_proxy,
+    fisher,
+    get_proxy,
+    grad_norm,
+    jacob_cov,
+    naswot,
+    snip,
+    synflow,
+)
+from nncf_bootstrapnas.evaluation.quality import DEFAULT_PROXIES, QualityReport, quality_report, stratified_subnets
+from nncf_bootstrapnas.evaluation.ranking import (
+    kendall_tau,
+    rank_agreement,
+    sparse_kendall_tau,
+    spearman_rho,
+    top_k_overlap,
+)
+from nncf_bootstrapnas.evaluation.selection import (
+    DEFAULT_SELECTION,
+    BNRecalibratedAccuracy,
+    PredictorSelection,
+    ProxyObjective,
+    ProxySelection,
+    SelectionMechanism,
+    build_selection,
+    prefilter,
+    proxy_scores,
+)
+
+__all__ = [
+    "BUILTIN_PROXIES",
+    "DEFAULT_PROXIES",
+    "DEFAULT_SELECTION",
+    "BNRecalibratedAccuracy",
+    "PredictorSelection",
+    "ProxyError",
+    "ProxyObjective",
+    "ProxySelection",
+    "QualityReport",
+    "SelectionMechanism",
+    "build_selection",
+    "compute_proxy",
+    "fisher",
+    "get_proxy",
+    "grad_norm",
+    "jacob_cov",
+    "kendall_tau",
+    "naswot",
+    "prefilter",
+    "proxy_scores",
+    "quality_report",
+    "rank_agreement",
+    "snip",
+    "sparse_kendall_tau",
+    "spearman_rho",
+    "stratified_subnets",
+    "synflow",
+    "top_k_overlap",
+]

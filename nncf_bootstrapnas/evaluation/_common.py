@@ -1,0 +1,152 @@
+"""Small shared helpers: batches, top-1 accuracy, BN snapshots, a short fine-tune, and lazy BN adaptation.
+
+``fit``/``validate`` of the training package are not used (not there yet when this was written); these helpers are the
+minimum the quality report and the selection mechanisms need and stay private to this package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+IGNORE_INDEX = -100
+ValidateFn = Callable[[nn.Module, Iterable[Any]], float]
+
+
+def split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(inputs, targets)`` of a loader batch; a bare tensor has no targets."""
+    if isinstance(batch, torch.Tensor):
+        return batch, None
+    if isinstance(batch, (tuple, list)) and len(batch) >= 1:
+        return batch[0], (batch[1] if len(batch) > 1 else None)
+    raise TypeError(f"expected a batch (inputs, targets) or a tensor, got {type(batch).__name__}")
+
+
+def first_batch(loader: Iterable[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    for batch in loader:
+        return split_batch(batch)
+    raise ValueError("the loader yielded no batch")
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    """The prediction tensor of a model output (a tensor, the first tuple element or ``output['logits']``)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    if isinstance(output, dict) and isinstance(output.get("logits"), torch.Tensor):
+        return output["logits"]
+    raise TypeError(f"cannot find a prediction tensor in a model output of type {type(output).__name__}")
+
+
+def device_of(model: nn.Module) -> torch.device:
+    for t in list(model.parameters()) + list(model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def top1_accuracy(model: nn.Module, loader: Iterable[Any]) -> float:
+    """Top-1 accuracy in percent (dense outputs: over labelled pixels); the train/eval mode is restored."""
+    was_training = model.training
+    model.eval()
+    device = device_of(model)
+    correct = total = 0
+    try:
+        for batch in loader:
+            x, y = split_batch(batch)
+            if y is None:
+                raise ValueError("accuracy needs labelled batches (inputs, targets)")
+            pred = logits_of(model(x.to(device))).argmax(dim=1)
+            y = y.to(device)
+            valid = y != IGNORE_INDEX
+            correct += int(((pred == y) & valid).sum())
+            total += int(valid.sum())
+    finally:
+        model.train(was_training)
+    if total == 0:
+        raise ValueError("the validation loader yielded no labelled samples")
+    return 100.0 * correct / total
+
+
+def finetune(model: nn.Module, loader: Iterable[Any], epochs: int, lr: float = 1e-3, seed: int = 0) -> nn.Module:
+    """A short stand-alone fine-tune (AdamW, cosine decay, cross-entropy); returns the model in eval mode."""
+    if epochs <= 0:
+        return model.eval()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+        total = max(1, epochs * len(loader))  # type: ignore[arg-type]
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1.0 + np.cos(np.pi * min(s, total) / total)))
+        device = device_of(model)
+        model.train()
+        for _ in range(epochs):
+            for batch in loader:
+                x, y = split_batch(batch)
+                if y is None:
+                    raise ValueError("fine-tuning needs labelled batches (inputs, targets)")
+                out = logits_of(model(x.to(device)))
+                loss = F.cross_entropy(out, y.to(device), ignore_index=IGNORE_INDEX)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+    return model.eval()
+
+
+def adapt_bn(model: nn.Module, loader: Iterable[Any], num_samples: int) -> None:
+    """The training package's ``adapt_batchnorm`` (exact cumulative statistics), imported lazily."""
+    from nncf_bootstrapnas.training.bn_adaptation import adapt_batchnorm
+
+    adapt_batchnorm(model, loader, num_samples)
+
+
+@contextlib.contextmanager
+def preserved_batchnorm(model: nn.Module) -> Iterator[None]:
+    """Restore every BN buffer and mode on exit, so a measurement does not depend on the ones before it."""
+    saved = []
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            bufs = {n: b.detach().clone() for n, b in m.named_buffers(recurse=False) if b is not None}
+            saved.append((m, bufs, m.momentum, m.training))
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, bufs, momentum, training in saved:
+                for name, value in bufs.items():
+                    getattr(m, name).copy_(value)
+                m.momentum = momentum
+                m.train(training)
+
+
+@contextlib.contextmanager
+def preserved_config(supernet: Any) -> Iterator[None]:
+    """Re-activate the supernet's previous subnet and restore every module's train/eval mode on exit."""
+    previous = copy.deepcopy(supernet.active_config)
+    modes = [(m, m.training) for m in supernet.modules()] if isinstance(supernet, nn.Module) else []
+    try:
+        yield
+    finally:
+        supernet.activate(previous)
+        for m, training in modes:
+            m.training = training
+
+
+def loader_generator_state(loader: Any) -> Any:
+    """The shuffling generator's state of a torch DataLoader (None if it has none), to replay the same order."""
+    gen = getattr(loader, "generator", None)
+    return gen.get_state() if gen is not None else None
+
+
+def restore_loader_generator(loader: Any, state: Any) -> None:
+    if state is not None:
+        loader.generator.set_state(state)

@@ -1,0 +1,92 @@
+"""Rank agreement between a cheap predictor of subnet quality and a reference measurement.
+
+Kendall tau and Spearman rho come from ``scipy.stats``; the sparse Kendall tau (Yu et al. 2020, "Evaluating the Search
+Phase of Neural Architecture Search") treats accuracies closer than 0.1 percentage points as ties by rounding them to
+0.1 % before Kendall tau. Rows where either value is NaN are left out of the correlations (``-inf``, e.g. NASWOT of a
+collapsed network, is a valid "worst" rank); the top-k overlap ranks NaN and ``-inf`` predictor values last.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+SPARSE_DECIMALS = 1  # accuracies in percent rounded to 0.1 %
+
+
+def _valid_pairs(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mask = ~np.isnan(pred) & ~np.isnan(ref)
+    return pred[mask], ref[mask]
+
+
+def _degenerate(p: np.ndarray, r: np.ndarray) -> bool:
+    return len(p) < 2 or len(np.unique(p)) < 2 or len(np.unique(r)) < 2
+
+
+def _stat(result: object) -> float:
+    value = getattr(result, "statistic", None)
+    if value is None:
+        value = result[0]  # type: ignore[index]
+    value = float(value)
+    return value if math.isfinite(value) else float("nan")
+
+
+def kendall_tau(pred: Sequence[float], ref: Sequence[float]) -> float:
+    """Kendall tau-b over the non-NaN pairs; NaN if fewer than two or either side is constant."""
+    from scipy.stats import kendalltau
+
+    p, r = _valid_pairs(np.asarray(pred, float), np.asarray(ref, float))
+    if _degenerate(p, r):
+        return float("nan")
+    return _stat(kendalltau(p, r))
+
+
+def spearman_rho(pred: Sequence[float], ref: Sequence[float]) -> float:
+    from scipy.stats import spearmanr
+
+    p, r = _valid_pairs(np.asarray(pred, float), np.asarray(ref, float))
+    if _degenerate(p, r):
+        return float("nan")
+    return _stat(spearmanr(p, r))
+
+
+def sparse_kendall_tau(pred: Sequence[float], ref: Sequence[float], pred_is_accuracy: bool) -> float:
+    """Kendall tau after rounding accuracies (percent) to 0.1 %; a non-accuracy predictor is not rounded."""
+    p = np.asarray(pred, float)
+    p = np.round(p, SPARSE_DECIMALS) if pred_is_accuracy else p
+    return kendall_tau(p, np.round(np.asarray(ref, float), SPARSE_DECIMALS))
+
+
+def top_k_indices(values: Sequence[float], k: int) -> list[int]:
+    """Indices of the ``k`` largest values; ties keep the row order, NaN and -inf come last."""
+    v = np.asarray(values, float)
+    v = np.where(np.isfinite(v) | (v == np.inf), v, -np.inf)
+    order = sorted(range(len(v)), key=lambda i: (-v[i], i))
+    return order[: max(0, min(k, len(v)))]
+
+
+def top_k_overlap(pred: Sequence[float], ref: Sequence[float], k: int) -> float:
+    """``|top_k(pred) & top_k(ref)| / k`` with ``k`` capped at the number of rows (1.0 = same top-k set)."""
+    if k < 1:
+        raise ValueError(f"top_k must be >= 1, got {k}")
+    k = min(k, len(ref))
+    if k == 0:
+        return float("nan")
+    return len(set(top_k_indices(pred, k)) & set(top_k_indices(ref, k))) / k
+
+
+def rank_agreement(pred: Sequence[float], ref: Sequence[float], top_k: int, pred_is_accuracy: bool) -> dict[str, float]:
+    """Every agreement statistic of one predictor against the reference."""
+    p, r = np.asarray(pred, float), np.asarray(ref, float)
+    return {
+        "kendall_tau": kendall_tau(p, r),
+        "spearman_rho": spearman_rho(p, r),
+        "sparse_kendall_tau": sparse_kendall_tau(p, r, pred_is_accuracy),
+        "top_k_overlap": top_k_overlap(p, r, top_k),
+        "n": int(np.sum(~np.isnan(p) & ~np.isnan(r))),
+    }
+
+
+__all__ = ["kendall_tau", "rank_agreement", "sparse_kendall_tau", "spearman_rho", "top_k_indices", "top_k_overlap"]
