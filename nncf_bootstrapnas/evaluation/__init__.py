@@ -4,6 +4,7 @@ Importing this package registers the built-in proxies in ``registry.ZERO_COST_PR
 search objectives in ``registry.OBJECTIVES``) and the selection mechanisms in ``registry.SELECTION_MECHANISMS``.
 """
 
+from nncf_bootstrapnas.evaluation._common import first_batch, top1_accuracy
 from nncf_bootstrapnas.evaluation.proxies import (
     BUILTIN_PROXIES,
     ProxyError,
@@ -49,6 +50,7 @@ __all__ = [
     "SelectionMechanism",
     "build_selection",
     "compute_proxy",
+    "first_batch",
     "fisher",
     "get_proxy",
     "grad_norm",
@@ -64,5 +66,6 @@ __all__ = [
     "spearman_rho",
     "stratified_subnets",
     "synflow",
+    "top1_accuracy",
     "top_k_overlap",
 ]
