@@ -7,6 +7,9 @@ ZOO_VENV ?= .venv-zoo
 ZOO_PY := $(ZOO_VENV)/bin/python
 ZOO_STAMP := $(ZOO_VENV)/.installed
 
+# NNCF compiles its INT8 C++ extension on first use; on a busy 2-core machine that can exceed its 60 s default.
+export NNCF_EXTENSION_LOAD_TIMEOUT ?= 600
+
 .PHONY: install test demo test-zoo lint format clean
 
 $(STAMP): setup.py constraints.txt
