@@ -153,3 +153,22 @@ def test_pipeline_trains_one_object_with_both_algorithms():
     state = ctrl.get_state()
     ctrl.load_state(state)
     assert state["progressive_shrinking"]["scheduler"]["current_step"] == 0
+
+
+def test_quantization_is_set_up_at_the_maximum_whatever_subnet_is_active() -> None:
+    """Regression: a supernet left at its minimum before QAT got per-channel scales of the sliced shape."""
+    import torch
+
+    from examples.models import build_model
+    from nncf_bootstrapnas.elasticity import create_supernet
+    from nncf_bootstrapnas.training.quantization import quantize_supernet
+
+    x = torch.randn(2, 3, 32, 32)
+    sn = create_supernet(build_model("resnet18", small=True), {"width": {"min_width": 2, "width_multipliers": [1, 0.5]}}, x[:1])
+    sn.activate(sn.search_space.minimum())
+    quantize_supernet(sn, {}, [x], (x[:1],))
+    assert sn.active_config == sn.search_space.minimum()
+    for cfg in (sn.search_space.maximum(), sn.search_space.minimum()):
+        sn.activate(cfg)
+        sn.eval()
+        assert sn(x).shape == (2, 10)

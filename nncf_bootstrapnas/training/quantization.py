@@ -193,10 +193,11 @@ def quantize_supernet(
             advanced_parameters=advanced,
         )
         _transplant_hooks(calibrated, supernet)
+        # still at the maximum subnet: the hooks must see full weights, whatever subnet the caller had active
+        moved = hook_weights_on_parameters(supernet, to_device(example, device))
     finally:
         supernet.activate(previous)
         supernet.train(training)
-    moved = hook_weights_on_parameters(supernet, to_device(example, device))
     logger.info("quantization: %d weight quantizers act on full parameters", moved)
     return supernet
 
