@@ -78,9 +78,11 @@ def main() -> None:
             torch.manual_seed(0)
             rows.append(measure(name, build_model(name), example_input(name, args.batch), args.repeats))
             print(rows[-1], flush=True)
-    print(f"\n| model | generation (s) | original (ms) | supernet max (ms) | ratio |\n|---|---|---|---|---|")
+    print("\n| model | generation (s) | original (ms) | supernet max (ms) | ratio |\n|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['generation_s']:.2f} | {r['orig_ms']:.1f} | {r['supernet_ms']:.1f} | {r['ratio']:.3f} |")
+        print(
+            f"| {r['model']} | {r['generation_s']:.2f} | {r['orig_ms']:.1f} | {r['supernet_ms']:.1f} | {r['ratio']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

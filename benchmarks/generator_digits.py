@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     search_result, search_s = None, None
     try:
-        from nncf_bootstrapnas.search import search
+        from nncf_bootstrapnas.subnet_search import search
 
         t0 = time.perf_counter()
         search_result = search(

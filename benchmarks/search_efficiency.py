@@ -6,7 +6,7 @@ reference hypervolume is the HV of the Pareto front of ALL evaluations of ALL ru
 (default 98%) of it: mean ± std over the runs that reached it, and how many never did.
 
     python benchmarks/search_efficiency.py --fake                 # analytic problem, seconds to minutes
-    python benchmarks/search_efficiency.py --weights supernet.pth # digits supernet (examples.models.build_model)
+    python benchmarks/search_efficiency.py                        # trained digits supernet (cached in outputs/)
 """
 
 from __future__ import annotations
@@ -92,10 +92,9 @@ def build_fake_problem() -> Problem:
 def build_digits_problem(
     model_name: str = "resnet18", weights: str | None = None, eval_subset: int | None = None
 ) -> Problem:
-    """A digits supernet from ``examples.models.build_model`` (trained weights from ``weights``, a state_dict file).
-
-    Without trained weights every subnet is near chance accuracy and the comparison is meaningless, so pass the
-    output of the progressive-shrinking training.
+    """A trained digits supernet: by default the small reference model pre-trained and sandwich-trained by
+    ``benchmarks/generator_digits.py`` (cached in ``outputs/``, shared with the generator and quality benchmarks);
+    with ``weights``, the full-size ``model_name`` made elastic with default options and those trained weights.
     """
     import torch
 
@@ -103,13 +102,16 @@ def build_digits_problem(
     from nncf_bootstrapnas.data import DigitsDataModule
     from nncf_bootstrapnas.elasticity import create_supernet
 
-    dm = DigitsDataModule(image_size=32, channels=3, batch_size=128)
-    model = build_model(model_name, num_classes=dm.num_classes)
-    supernet = create_supernet(model, None, example_input=(torch.zeros(1, *dm.input_shape),))
     if weights:
+        dm = DigitsDataModule(image_size=32, channels=3, batch_size=128)
+        model = build_model(model_name, num_classes=dm.num_classes)
+        supernet = create_supernet(model, None, example_input=(torch.zeros(1, *dm.input_shape),))
         supernet.model.load_state_dict(torch.load(weights, map_location="cpu"))
     else:
-        print("warning: no --weights given; an untrained supernet makes this benchmark meaningless", file=sys.stderr)
+        from benchmarks.generator_digits import build_digits_supernet
+
+        supernet, dm, info = build_digits_supernet(model_name)
+        print(f"supernet: {info}", flush=True)
     val = dm.subset_loader(eval_subset, "val") if eval_subset else dm.val_loader()
     return supernet, top1_accuracy, val, dm.train_loader(shuffle=False)
 
@@ -135,7 +137,7 @@ def run_all(
     settings: dict[str, Any],
 ) -> dict[str, list[Any]]:
     """``{algorithm: [SearchResult per seed]}``."""
-    from nncf_bootstrapnas.search import search
+    from nncf_bootstrapnas.subnet_search import search
 
     supernet, validate_fn, val_loader, bn_loader = problem
     results: dict[str, list[Any]] = {}
@@ -153,7 +155,7 @@ def run_all(
 
 def summarise(results: dict[str, list[Any]], fraction: float = 0.98) -> dict[str, Any]:
     """Evaluations to reach ``fraction`` of the reference HV (front of all rows of all runs, shared normalisation)."""
-    from nncf_bootstrapnas.search.indicators import HVReference, hypervolume, non_dominated
+    from nncf_bootstrapnas.subnet_search.indicators import HVReference, hypervolume, non_dominated
 
     runs = [r for rs in results.values() for r in rs]
     F_all = np.vstack([r.F() for r in runs])

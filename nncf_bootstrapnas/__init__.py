@@ -32,11 +32,11 @@ _LAZY = {
     "create_compressed_model": "nncf_bootstrapnas.pipeline",
     "fit": "nncf_bootstrapnas.training",
     "EpochBasedTrainingAlgorithm": "nncf_bootstrapnas.training",
-    "search": "nncf_bootstrapnas.search",
-    "SearchResult": "nncf_bootstrapnas.search",
-    "BaseSearchAlgorithm": "nncf_bootstrapnas.search",
-    "export": "nncf_bootstrapnas.export",
-    "benchmark": "nncf_bootstrapnas.export",
+    "search": "nncf_bootstrapnas.subnet_search",
+    "SearchResult": "nncf_bootstrapnas.subnet_search",
+    "BaseSearchAlgorithm": "nncf_bootstrapnas.subnet_search",
+    "export": "nncf_bootstrapnas.deployment",
+    "benchmark": "nncf_bootstrapnas.deployment",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -81,7 +81,7 @@ SELECTION_MECHANISMS: Registry[Any] = Registry("selection mechanism")
 _BUILTIN_MODULES = (
     "nncf_bootstrapnas.elasticity",
     "nncf_bootstrapnas.training",
-    "nncf_bootstrapnas.search",
+    "nncf_bootstrapnas.subnet_search",
     "nncf_bootstrapnas.evaluation",
 )
 _loaded = False

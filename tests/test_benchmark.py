@@ -9,9 +9,9 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from nncf_bootstrapnas.export import LatencyLUT, benchmark, make_latency_measurer, measure_latency
-from nncf_bootstrapnas.export._utils import convert_to_openvino
-from nncf_bootstrapnas.export.lut import build_layer_model, layer_signatures
+from nncf_bootstrapnas.deployment import LatencyLUT, benchmark, make_latency_measurer, measure_latency
+from nncf_bootstrapnas.deployment._utils import convert_to_openvino
+from nncf_bootstrapnas.deployment.lut import build_layer_model, layer_signatures
 
 SHAPE = (1, 3, 32, 32)
 

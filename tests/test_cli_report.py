@@ -93,3 +93,19 @@ def test_console_table_shows_the_same_cells():
 def test_stage_status_is_validated():
     with pytest.raises(ValueError, match="not one of"):
         StageRecord("x", "faked")
+
+
+def test_report_json_is_strict_json_even_with_undefined_numbers(tmp_path):
+    from nncf_bootstrapnas.report import RunReport, StageRecord, write_report
+
+    report = RunReport(command="quality", dataset="digits")
+    report.add_stage(
+        StageRecord("quality", "done", details={"tau[inherited_bn_acc]": float("nan"), "n": [1.0, float("inf")]})
+    )
+
+    def reject(token: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {token}")
+
+    data = json.loads(write_report(report, tmp_path)["json"].read_text(), parse_constant=reject)
+    details = data["stages"][0]["details"]
+    assert details == {"tau[inherited_bn_acc]": None, "n": [1.0, None]}

@@ -87,13 +87,14 @@ def test_stage_subcommands_on_the_run_outputs(tiny_run, tmp_path):
     ckpt = str(out / "checkpoints" / "supernet.pth")
     bench = cli("benchmark", "--config", str(config), "--output-dir", str(out), "--time-budget", "0.2")
     assert bench.returncode == 0, bench.stderr
-    rows = json.loads((out / "report.json").read_text())["models"]
-    assert len(rows) >= 2 and all(r["throughput_fps"] > 0 for r in rows)
+    rows = json.loads((out / "benchmark_report.json").read_text())["models"]
+    assert len(rows) == 4 and all(r["throughput_fps"] > 0 for r in rows)
+    assert len(json.loads((out / "report.json").read_text())["models"]) == 4  # the run's report is kept
 
     exp = cli("export", "--config", str(config), "--checkpoint", ckpt, "--subnet", "min", "--no-original",
               "--output-dir", str(tmp_path / "export"))  # fmt: skip
     assert exp.returncode == 0, exp.stderr
-    rows = json.loads((tmp_path / "export" / "report.json").read_text())["models"]
+    rows = json.loads((tmp_path / "export" / "export_report.json").read_text())["models"]
     assert [r["key"] for r in rows] == ["subnet_fp32", "subnet_int8"]
     assert rows[0]["accuracy"] is not None
 

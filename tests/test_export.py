@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from nncf_bootstrapnas.export import ExportMismatchError, describe_module, export, load_exported
-from nncf_bootstrapnas.export.checks import Tolerance, compare
+from nncf_bootstrapnas.deployment import ExportMismatchError, describe_module, export, load_exported
+from nncf_bootstrapnas.deployment.checks import Tolerance, compare
 
 
 class ResidualCat(nn.Module):
@@ -178,7 +178,7 @@ def test_int8_from_calibration_loader(labelled, tmp_path):
 def test_int8_ir_with_wrong_quantization_ranges_raises(tmp_path, monkeypatch):
     import openvino.opset13 as ops
 
-    from nncf_bootstrapnas.export import exporter
+    from nncf_bootstrapnas.deployment import exporter
 
     convert = exporter.convert_to_openvino
 

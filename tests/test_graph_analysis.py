@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nncf_bootstrapnas.graph.macs import count_macs
 from nncf_bootstrapnas.elasticity import SearchSpaceError, create_supernet
 from nncf_bootstrapnas.elasticity.modules import index_len
 from nncf_bootstrapnas.graph.analysis import scope_to_path
+from nncf_bootstrapnas.graph.macs import count_macs
 
 OPTS = {"width": {"min_width": 1, "width_multipliers": [1.0, 0.5]}}
 
@@ -194,13 +194,17 @@ def test_schema_defaults_apply_to_a_bare_elasticity_section() -> None:
 
 def test_scopes_multipliers_and_overwrite_groups() -> None:
     x = torch.randn(1, 3, 8, 8)
-    sn = create_supernet(Concat(), {"width": {"min_width": 1, "width_multipliers": [1, 0.5]}, "ignored_scopes": ["b"]}, x)
+    sn = create_supernet(
+        Concat(), {"width": {"min_width": 1, "width_multipliers": [1, 0.5]}, "ignored_scopes": ["b"]}, x
+    )
     assert set(widths(sn)) == {"a", "c"}
     sn = create_supernet(Concat(), {"width": {"width_step": 2, "min_width": 2}, "target_scopes": ["{re}^c$"]}, x)
     assert widths(sn) == {"c": (8, 6, 4, 2)}
     sn = create_supernet(Concat(), {"width": {"min_width": 1, "max_num_widths": 2, "width_step": 1}}, x)
     assert widths(sn)["b"] == (6, 5)
-    sn = create_supernet(Residual(), {"width": {"min_width": 1, "overwrite_groups": [["stem"]], "overwrite_groups_widths": [[8, 3]]}}, x)
+    sn = create_supernet(
+        Residual(), {"width": {"min_width": 1, "overwrite_groups": [["stem"]], "overwrite_groups_widths": [[8, 3]]}}, x
+    )
     assert widths(sn)["stem"] == (8, 3)
     with pytest.raises(ValueError, match=r"overwrite_groups\[0\]: 'nope'"):
         create_supernet(Residual(), {"width": {"overwrite_groups": [["nope"]], "overwrite_groups_widths": [[8]]}}, x)
@@ -263,7 +267,9 @@ class Attention(nn.Module):
 
 @pytest.mark.parametrize("batch_first", [True, False])
 def test_attention_heads_and_mlp_hidden_width(batch_first: bool) -> None:
-    sn = check_all(Attention(batch_first), torch.randn(2, 5, 4), {"width": {"min_width": 1, "width_multipliers": [1.0, 0.5, 0.25]}})
+    sn = check_all(
+        Attention(batch_first), torch.randn(2, 5, 4), {"width": {"min_width": 1, "width_multipliers": [1.0, 0.5, 0.25]}}
+    )
     w = widths(sn)
     assert w["attn.heads"] == (16, 8, 4)  # whole heads of head_dim 4
     assert w["fc1"] == (32, 16, 8)

@@ -291,3 +291,20 @@ def test_config_as_path_and_dump_graphs(tmp_path):
     assert "Linear" in (tmp_path / "logs" / "original_model.txt").read_text()
     assert (tmp_path / "logs" / "compressed_model.txt").read_text().startswith("Wrapped(")
     assert ctrl.names == ["toy_training", "toy_quant"]
+
+
+def test_public_api_names_stay_functions_whatever_was_imported_first():
+    """Importing every stage first must not shadow the public functions with same-named subpackages."""
+    import subprocess
+    import sys
+
+    code = (
+        "import nncf_bootstrapnas.training, nncf_bootstrapnas.subnet_search, nncf_bootstrapnas.deployment\n"
+        "from nncf_bootstrapnas import fit, benchmark\n"
+        "import nncf_bootstrapnas as n\n"
+        "from nncf_bootstrapnas import export, search\n"
+        "assert callable(export) and callable(search) and callable(n.export) and callable(n.search), (export, search)\n"
+        "assert sorted(n.__all__) == sorted(dir(n)) and all(hasattr(n, a) for a in n.__all__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -211,8 +211,8 @@ def test_proxy_and_predictor_selection(supernet, image_batch) -> None:
 
 
 def test_proxy_objective_in_a_search_context(supernet, digits_module, image_batch) -> None:
-    context = pytest.importorskip("nncf_bootstrapnas.search.context")
-    from nncf_bootstrapnas.search import resolve_objective
+    context = pytest.importorskip("nncf_bootstrapnas.subnet_search.context")
+    from nncf_bootstrapnas.subnet_search import resolve_objective
 
     objective = resolve_objective("synflow")
     assert objective.direction == "max"

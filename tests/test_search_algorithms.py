@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from nncf_bootstrapnas.registry import SEARCH_ALGORITHMS, RegistryError
-from nncf_bootstrapnas.search import SearchAlgorithm, search
-from nncf_bootstrapnas.search.indicators import non_dominated
+from nncf_bootstrapnas.subnet_search import SearchAlgorithm, search
+from nncf_bootstrapnas.subnet_search.indicators import non_dominated
 
 try:
     from test_search_fakes import FakeSupernet, fake_validate

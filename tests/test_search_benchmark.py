@@ -31,8 +31,8 @@ def test_fake_benchmark_table(bench, tmp_path, capsys):
         assert algo in out and summary["algorithms"][algo]["runs"] == 2
 
     # recompute from the saved runs: reference = front of all rows of all runs, one shared normalisation
-    from nncf_bootstrapnas.search import SearchResult
-    from nncf_bootstrapnas.search.indicators import HVReference, hypervolume, non_dominated
+    from nncf_bootstrapnas.subnet_search import SearchResult
+    from nncf_bootstrapnas.subnet_search.indicators import HVReference, hypervolume, non_dominated
 
     runs = {
         a: [SearchResult.from_json(tmp_path / f"{a}_seed{s}.json") for s in range(2)]

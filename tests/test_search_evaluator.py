@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from nncf_bootstrapnas.search import (
+from nncf_bootstrapnas.subnet_search import (
     ConstraintSet,
     Evaluator,
     Objective,

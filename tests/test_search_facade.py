@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from nncf_bootstrapnas.registry import RegistryError
-from nncf_bootstrapnas.search import BaseSearchAlgorithm
+from nncf_bootstrapnas.subnet_search import BaseSearchAlgorithm
 
 try:
     from test_search_doubles import one_torch_thread, tiny_supernet_and_data, top1  # noqa: F401

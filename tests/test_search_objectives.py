@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nncf_bootstrapnas.registry import OBJECTIVES, RegistryError
-from nncf_bootstrapnas.search import (
+from nncf_bootstrapnas.subnet_search import (
     Constraint,
     ConstraintError,
     ConstraintSet,
@@ -19,8 +19,8 @@ from nncf_bootstrapnas.search import (
     ObjectiveError,
     resolve_objective,
 )
-from nncf_bootstrapnas.search.context import subset_loader
-from nncf_bootstrapnas.search.evaluator import MeasureSpec, measure
+from nncf_bootstrapnas.subnet_search.context import subset_loader
+from nncf_bootstrapnas.subnet_search.evaluator import MeasureSpec, measure
 
 try:
     from test_search_doubles import one_torch_thread, reset_and_adapt_bn, tiny_supernet_and_data, top1  # noqa: F401
@@ -141,7 +141,7 @@ def test_objective_errors():
 def test_latency_and_throughput_share_one_measurement_and_one_extraction(monkeypatch):
     """Export-package double with the real signatures: measure_latency(model, shape, budget, device) -> ms."""
     calls = {"measure": [], "lut": []}
-    export = types.ModuleType("nncf_bootstrapnas.export")
+    export = types.ModuleType("nncf_bootstrapnas.deployment")
 
     def measure_latency(model, input_shape, budget=0.5, device="CPU"):
         calls["measure"].append((model["config"]["width"]["layer0"], tuple(input_shape), budget, device))
@@ -155,7 +155,7 @@ def test_latency_and_throughput_share_one_measurement_and_one_extraction(monkeyp
             return 0.5 + model["config"]["width"]["layer0"] / 100 + example_input[0].shape[-1]
 
     export.measure_latency, export.LatencyLUT = measure_latency, LatencyLUT
-    monkeypatch.setitem(sys.modules, "nncf_bootstrapnas.export", export)
+    monkeypatch.setitem(sys.modules, "nncf_bootstrapnas.deployment", export)
     sn = FakeSupernet()
     extracted = []
     original_extract = sn.extract
@@ -249,7 +249,7 @@ def test_subset_loader_for_plain_iterables():
 # ---- zero-cost proxy pre-filter ---------------------------------------------------------------------------------------
 def test_proxy_prefilter_measures_only_the_best_scored_candidates(tiny_supernet_and_data):
     from nncf_bootstrapnas.registry import ZERO_COST_PROXIES
-    from nncf_bootstrapnas.search import search
+    from nncf_bootstrapnas.subnet_search import search
 
     model, dm = tiny_supernet_and_data
     scored = []
@@ -274,7 +274,7 @@ def test_proxy_prefilter_measures_only_the_best_scored_candidates(tiny_supernet_
 
 
 def test_proxy_prefilter_settings_are_checked():
-    from nncf_bootstrapnas.search import search
+    from nncf_bootstrapnas.subnet_search import search
 
     with pytest.raises(RegistryError, match="unknown zero-cost proxy 'nope'; registered: .*synflow"):
         search(FakeSupernet(), None, fake_validate, [None], num_evals=4, proxy_prefilter={"proxy": "nope"})

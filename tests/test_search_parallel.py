@@ -11,8 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from nncf_bootstrapnas.search import MeasureSpec, resolve_objective, search
-from nncf_bootstrapnas.search.evaluator import measure
+from nncf_bootstrapnas.subnet_search import MeasureSpec, resolve_objective, search
+from nncf_bootstrapnas.subnet_search.evaluator import measure
 
 try:
     from test_search_fakes import FakeSupernet, fake_validate
@@ -28,7 +28,7 @@ RANK_SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     import torch.distributed as dist
     from test_search_fakes import FakeSupernet, fake_validate
-    from nncf_bootstrapnas.search import search
+    from nncf_bootstrapnas.subnet_search import search
 
     calls = []
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from nncf_bootstrapnas.search import HVReference, SearchResult, search
-from nncf_bootstrapnas.search.indicators import hypervolume, hypervolume_history, non_dominated
+from nncf_bootstrapnas.subnet_search import HVReference, SearchResult, search
+from nncf_bootstrapnas.subnet_search.indicators import hypervolume, hypervolume_history, non_dominated
 
 try:
     from test_search_fakes import FakeSupernet, fake_validate

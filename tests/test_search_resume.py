@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nncf_bootstrapnas.search import search
-from nncf_bootstrapnas.search.checkpoint import STATE_FILE, load_checkpoint
+from nncf_bootstrapnas.subnet_search import search
+from nncf_bootstrapnas.subnet_search.checkpoint import STATE_FILE, load_checkpoint
 
 try:
     from test_search_fakes import FakeSupernet, fake_validate
@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     import json
     from test_search_fakes import FakeSupernet, fake_validate
-    from nncf_bootstrapnas.search import search
+    from nncf_bootstrapnas.subnet_search import search
 
     algorithm, ckpt, kill_after = sys.argv[2], sys.argv[3], int(sys.argv[4])
     settings = json.loads(sys.argv[5])

@@ -164,7 +164,9 @@ def test_quantization_is_set_up_at_the_maximum_whatever_subnet_is_active() -> No
     from nncf_bootstrapnas.training.quantization import quantize_supernet
 
     x = torch.randn(2, 3, 32, 32)
-    sn = create_supernet(build_model("resnet18", small=True), {"width": {"min_width": 2, "width_multipliers": [1, 0.5]}}, x[:1])
+    sn = create_supernet(
+        build_model("resnet18", small=True), {"width": {"min_width": 2, "width_multipliers": [1, 0.5]}}, x[:1]
+    )
     sn.activate(sn.search_space.minimum())
     quantize_supernet(sn, {}, [x], (x[:1],))
     assert sn.active_config == sn.search_space.minimum()

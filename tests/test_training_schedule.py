@@ -62,7 +62,7 @@ def test_stage_change_enables_dims_and_indicators_reorganises_and_adapts_bn():
     sn.bn.running_mean.fill_(5.0)
     ctrl.scheduler.epoch_step()
     assert sn.calls[1:] == [("set_stage", ["width", "depth"], 3, 2), ("reorganize_weights", "L1")]
-    assert sn.stage_space.variable("depth/blocks").choices == (0, 1)
+    assert sn.stage_space.variable("depth/blocks").choices == (0, 1, 2)  # up to 2 trailing blocks skipped
     assert not torch.allclose(sn.bn.running_mean, torch.full((16,), 5.0))  # BN adapted at stage start
     assert ctrl.is_final_stage() and ctrl.get_total_num_epochs() == 3
 
@@ -168,3 +168,16 @@ def test_settings_errors_name_path_and_allowed_values():
         parse_training_settings(fake_config(sampling={"strategy": "greedy"}), sn)
     with pytest.raises(ConfigError, match="compression.*knowledge_distillation"):
         parse_training_settings(fake_config(compression=[{"algorithm": "quantization"}]), sn)
+
+
+def test_indicators_follow_legacy_semantics() -> None:
+    """width_indicator k: the k largest widths; depth_indicator k: up to k trailing blocks skipped (legacy NNCF)."""
+    from nncf_bootstrapnas.elasticity.search_space import SearchSpace, Variable
+
+    space = SearchSpace([Variable("width", "conv", (16, 12, 8)), Variable("depth", "layer1.0", (0, 1, 2))])
+    kd = ["width", "depth"]
+    assert space.restrict(kd, width_indicator=1, depth_indicator=1).variable("depth/layer1.0").choices == (0, 1)
+    stage = space.restrict(kd, width_indicator=2, depth_indicator=2)
+    assert stage.variable("width/conv").choices == (16, 12) and stage.variable("depth/layer1.0").choices == (0, 1, 2)
+    assert space.restrict(kd, width_indicator=9, depth_indicator=9).minimum() == space.minimum()
+    assert space.restrict(["width"], depth_indicator=2).minimum()["depth"] == {"layer1.0": 0}

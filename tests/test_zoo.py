@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from nncf_bootstrapnas.graph.macs import count_macs
 from nncf_bootstrapnas.elasticity import create_supernet
+from nncf_bootstrapnas.graph.macs import count_macs
 
 pytestmark = pytest.mark.zoo
 torchvision = pytest.importorskip("torchvision")
@@ -30,8 +30,6 @@ ZOO = [
     "inception_v3",
 ]
 OPTIONS = {"width": {"min_width": 8, "width_multipliers": [1.0, 0.75, 0.5]}}
-
-
 
 
 @pytest.mark.parametrize("name", ZOO)

@@ -119,7 +119,7 @@ def save_supernet(path: Path, supernet: Any, original: Any, spec: ModelSpec, met
 
 
 def _is_quantized(model: Any) -> bool:
-    from nncf_bootstrapnas.export.quantize import is_quantized
+    from nncf_bootstrapnas.deployment.quantize import is_quantized
 
     return is_quantized(model)
 

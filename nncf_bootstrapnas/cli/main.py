@@ -16,7 +16,8 @@ from nncf_bootstrapnas.cli.errors import RUNTIME, USAGE, CLIError, one_line
 
 EPILOG = (
     "Every subcommand reads an NNCF-style JSON config (--config; reference: docs/config.md) and writes its results "
-    "under --output-dir (report.json, report.md, checkpoints/, search/, exported/). Data: scikit-learn's bundled "
+    "under --output-dir: checkpoints/, search/, exported/, and report.json + report.md (run) or "
+    "<command>_report.json + .md (the other commands). Data: scikit-learn's bundled "
     "digits, the only data set that ships with the package."
 )
 

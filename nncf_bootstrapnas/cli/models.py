@@ -71,9 +71,8 @@ class ModelSpec:
             raise UsageError(f"cannot build model {self.name} with parameters {kwargs}: {exc}") from None
 
     def describe(self) -> str:
-        extra = ", ".join(f"{k}={v}" for k, v in self.params.items())
-        small = ", small" if self.small else ""
-        return f"{self.name}({extra}{small})" if extra or small else self.name
+        parts = [f"{k}={v}" for k, v in self.params.items()] + (["small"] if self.small else [])
+        return f"{self.name}({', '.join(parts)})" if parts else self.name
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "params": dict(self.params), "small": self.small, "num_classes": self.num_classes}

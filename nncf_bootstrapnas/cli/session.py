@@ -100,9 +100,14 @@ class Session:
     def skipped_row(self, key: str, label: str, precision: str, reason: str, **values: Any) -> ModelRow:
         return self.report.set_row(ModelRow(key, label, precision, status="skipped", reason=reason, **values))
 
+    @property
+    def report_stem(self) -> str:
+        """``report`` for ``run``; ``<command>_report`` otherwise, so a stage command never overwrites a run's report."""
+        return "report" if self.command == "run" else f"{self.command}_report"
+
     def finish(self) -> dict[str, Path]:
         self.report.wall_time_s = round(time.perf_counter() - self.started, 1)
-        return write_report(self.report, self.out)
+        return write_report(self.report, self.out, self.report_stem)
 
 
 def load(args: argparse.Namespace, command: str, needs_model: bool = True) -> Session:
@@ -132,10 +137,13 @@ def load(args: argparse.Namespace, command: str, needs_model: bool = True) -> Se
     session = Session(command, args, config, out, console, report, spec)
     _configure_runtime(args)
     if args.config is not None:
-        shutil.copyfile(args.config, out / "config.source.json")
-        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        report.artifacts["config (as given)"] = "config.source.json"
-        report.artifacts["config (effective, defaults filled)"] = "config.json"
+        prefix = "" if command == "run" else f"{command}_"
+        source, effective = out / f"{prefix}config.source.json", out / f"{prefix}config.json"
+        if source.resolve() != args.config.resolve():
+            shutil.copyfile(args.config, source)
+        effective.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        report.artifacts["config (as given)"] = source.name
+        report.artifacts["config (effective, defaults filled)"] = effective.name
     if spec is not None:
         report.model = {"spec": spec.to_json(), "name": spec.describe()}
     report.environment = _environment()
@@ -182,7 +190,7 @@ def _environment() -> dict[str, Any]:
         except ImportError:
             env[name] = "not installed"
     try:
-        from nncf_bootstrapnas.export._utils import cpu_model_name
+        from nncf_bootstrapnas.deployment._utils import cpu_model_name
 
         env["cpu"] = cpu_model_name()
     except Exception:  # noqa: BLE001 - informational only

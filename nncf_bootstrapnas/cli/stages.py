@@ -106,7 +106,7 @@ def run_search(
     progress: bool,
     overrides: dict[str, Any],
 ) -> Any:
-    search = _attr("nncf_bootstrapnas.search", "search")
+    search = _attr("nncf_bootstrapnas.subnet_search", "search")
     settings = {k: v for k, v in overrides.items() if v is not None}
     return search(
         supernet, config, validate_fn, data.val, data.bn, checkpoint_dir=out_dir / "checkpoint", resume=resume,
@@ -124,7 +124,7 @@ def adapt_bn(model: Any, loader: Any, num_samples: int) -> None:
 
 def extract_subnet(supernet: Any, subnet: dict[str, Any] | None) -> Any:
     """A plain module of the subnet, keeping the QAT quantizers of a quantized supernet."""
-    from nncf_bootstrapnas.export.quantize import is_quantized
+    from nncf_bootstrapnas.deployment.quantize import is_quantized
 
     if is_quantized(supernet):
         extract = _attr("nncf_bootstrapnas.training.quantization", "extract_quantized")
@@ -138,7 +138,7 @@ def export_model(
 ) -> Any:
     """Every artifact is checked against torch; the INT8-vs-FP32 output distance is reported, not enforced: the
     deployed INT8 model is judged by its measured validation accuracy instead."""
-    export = _attr("nncf_bootstrapnas.export", "export")
+    export = _attr("nncf_bootstrapnas.deployment", "export")
     return export(
         model, out_dir, formats=tuple(export_cfg.get("formats", ("openvino",))), int8=int8, example_input=example,
         atol=export_cfg.get("atol"), num_calibration_samples=int(export_cfg.get("num_calibration_samples", 300)),
@@ -149,7 +149,7 @@ def export_model(
 def run_benchmark(
     xml: str | Path, input_shape: tuple[int, ...] | None, bench_cfg: dict[str, Any], progress: bool
 ) -> Any:
-    benchmark = _attr("nncf_bootstrapnas.export", "benchmark")
+    benchmark = _attr("nncf_bootstrapnas.deployment", "benchmark")
     return benchmark(
         str(xml), input_shape=None if input_shape is None else list(input_shape), device=bench_cfg.get("device", "CPU"),
         time_budget_s=float(bench_cfg.get("time_budget_s", 10)), warmup_iters=int(bench_cfg.get("warmup_iters", 10)),

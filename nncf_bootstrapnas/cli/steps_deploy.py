@@ -23,7 +23,7 @@ def export_settings(session: Session) -> dict[str, Any]:
 
 
 def _int8_source(model: Any, data: DigitsData, cfg: dict[str, Any]) -> tuple[Any, str]:
-    from nncf_bootstrapnas.export.quantize import is_quantized
+    from nncf_bootstrapnas.deployment.quantize import is_quantized
 
     if is_quantized(model):
         return True, "INT8 from the quantization-aware super-network (QAT)"

@@ -165,7 +165,8 @@ class SearchSpace:
         """The stage's space: only ``dims`` vary; an indicator ``k`` keeps the ``k`` largest choices of that dimension.
 
         Legacy semantics: ``width_indicator`` is the number of largest widths available per layer and ``depth_indicator``
-        the number of depth choices (0, 1, ... skipped blocks) per block group.
+        the number of trailing blocks of each block group that may be skipped (legacy NNCF's
+        ``len(group) - index > depth_indicator`` test): depth choices ``0 .. depth_indicator``.
         """
         enabled = set(dims)
         indicators = {"width": width_indicator, "depth": depth_indicator, "kernel": kernel_indicator}
@@ -176,6 +177,8 @@ class SearchSpace:
                 fixed.setdefault(v.dim, {})[v.key] = v.maximum
                 continue
             k = indicators.get(v.dim)
+            if k is not None and v.dim == "depth":
+                k += 1  # depth choices are "blocks skipped": 0 .. depth_indicator
             choices = v.choices if k is None or k <= 0 else v.choices[:k]
             if len(choices) == 1:
                 fixed.setdefault(v.dim, {})[v.key] = choices[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nncf_bootstrapnas.report.formatting import short_details, SHORT_HEADERS, deployment_rows, fmt_seconds, footnotes
+from nncf_bootstrapnas.report.formatting import SHORT_HEADERS, deployment_rows, fmt_seconds, footnotes, short_details
 from nncf_bootstrapnas.report.model import RunReport
 
 

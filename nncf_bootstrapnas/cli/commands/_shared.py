@@ -74,7 +74,7 @@ def subnet_from(choice: str, supernet: Any, search_result: Path | None) -> tuple
         if search_result is None or not search_result.is_file():
             raise UsageError(f"--subnet best needs a search result; not found: {search_result} (pass --search-result)")
         from nncf_bootstrapnas.cli.steps_search import choose
-        from nncf_bootstrapnas.search import SearchResult
+        from nncf_bootstrapnas.subnet_search import SearchResult
 
         picked = choose(SearchResult.from_json(search_result))
         if picked is None:

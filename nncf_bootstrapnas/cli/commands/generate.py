@@ -52,7 +52,7 @@ def execute(args: argparse.Namespace) -> int:
     if args.search_result is not None:
         if not args.search_result.is_file():
             raise UsageError(f"search result not found: {args.search_result}")
-        from nncf_bootstrapnas.search import SearchResult
+        from nncf_bootstrapnas.subnet_search import SearchResult
 
         predictor = SearchResult.from_json(args.search_result)
     supernet = loaded.supernet

@@ -18,6 +18,8 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    import math
+
     from nncf_bootstrapnas.cli import stages
     from nncf_bootstrapnas.cli.commands._shared import load_supernet_session
     from nncf_bootstrapnas.cli.errors import CLIError
@@ -38,8 +40,10 @@ def execute(args: argparse.Namespace) -> int:
             rec.details = {"reference": getattr(result, "reference", "?"), "subnets": len(getattr(result, "rows", []))}
             for signal, values in correlations.items():
                 tau = values.get("kendall_tau")
-                rec.details[f"tau[{signal}]"] = tau
-                session.console.print(f"Kendall tau vs {rec.details['reference']}: {signal} = {tau}")
+                defined = isinstance(tau, (int, float)) and math.isfinite(tau)
+                rec.details[f"tau[{signal}]"] = tau if defined else None
+                shown = f"{tau:.3f}" if defined else "undefined (a constant signal or too few subnets)"
+                session.console.print(f"Kendall tau vs {rec.details['reference']}: {signal} = {shown}")
         if rec.status == "unavailable":
             raise CLIError(f"the quality report is not available in this build: {rec.reason}")
     finally:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nncf_bootstrapnas.export._utils import Inputs, quiet_tracing
+from nncf_bootstrapnas.deployment._utils import Inputs, quiet_tracing
 
 ARCHITECTURE_FORMAT = "nncf_bootstrapnas.architecture/1"
 # torch.nn.modules.<file> families whose constructor arguments are all stored as same-named attributes.

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from pymoo.core.problem import Problem
 
-from nncf_bootstrapnas.search.constraints import ConstraintSet
-from nncf_bootstrapnas.search.objectives import Objective
+from nncf_bootstrapnas.subnet_search.constraints import ConstraintSet
+from nncf_bootstrapnas.subnet_search.objectives import Objective
 
 
 class SearchProblem(Problem):

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from nncf_bootstrapnas.search.context import EvaluationContext, subset_loader
-from nncf_bootstrapnas.search.objectives import Objective
+from nncf_bootstrapnas.subnet_search.context import EvaluationContext, subset_loader
+from nncf_bootstrapnas.subnet_search.objectives import Objective
 
 Record = dict[str, Any]  # {"index", "x", "config", "values", "time_s"}
 

@@ -15,16 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from nncf_bootstrapnas.search.algorithms.base import SearchAlgorithm
-from nncf_bootstrapnas.search.checkpoint import load_checkpoint, save_checkpoint
-from nncf_bootstrapnas.search.distributed import dist_info
-from nncf_bootstrapnas.search.evaluator import Evaluator
-from nncf_bootstrapnas.search.indicators import HVReference, hypervolume, hypervolume_history, non_dominated
-from nncf_bootstrapnas.search.objectives import Objective
-from nncf_bootstrapnas.search.problem import SearchProblem
-from nncf_bootstrapnas.search.result import ACCURACY, SearchResult
-from nncf_bootstrapnas.search.settings import SearchSettings
-from nncf_bootstrapnas.search.termination import Termination, default_terminations
+from nncf_bootstrapnas.subnet_search.algorithms.base import SearchAlgorithm
+from nncf_bootstrapnas.subnet_search.checkpoint import load_checkpoint, save_checkpoint
+from nncf_bootstrapnas.subnet_search.distributed import dist_info
+from nncf_bootstrapnas.subnet_search.evaluator import Evaluator
+from nncf_bootstrapnas.subnet_search.indicators import HVReference, hypervolume, hypervolume_history, non_dominated
+from nncf_bootstrapnas.subnet_search.objectives import Objective
+from nncf_bootstrapnas.subnet_search.problem import SearchProblem
+from nncf_bootstrapnas.subnet_search.result import ACCURACY, SearchResult
+from nncf_bootstrapnas.subnet_search.settings import SearchSettings
+from nncf_bootstrapnas.subnet_search.termination import Termination, default_terminations
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
 from nncf_bootstrapnas.registry import SEARCH_ALGORITHMS
-from nncf_bootstrapnas.search.algorithms.base import SearchAlgorithm
+from nncf_bootstrapnas.subnet_search.algorithms.base import SearchAlgorithm
 
 
 class AnchoredIntegerSampling(Sampling):

@@ -6,14 +6,14 @@ every measurement, the measured Pareto front and the hypervolume history. Import
 built-in objectives and algorithms in ``nncf_bootstrapnas.registry``.
 """
 
-from nncf_bootstrapnas.search.algorithms import LINAS, NSGA2Search, RandomSearch, RNSGA2Search, SearchAlgorithm
-from nncf_bootstrapnas.search.api import search
-from nncf_bootstrapnas.search.constraints import Constraint, ConstraintError, ConstraintSet
-from nncf_bootstrapnas.search.context import EvaluationContext
-from nncf_bootstrapnas.search.evaluator import Evaluator, MeasureSpec, supernet_fingerprint
-from nncf_bootstrapnas.search.facade import BaseSearchAlgorithm
-from nncf_bootstrapnas.search.indicators import HVReference
-from nncf_bootstrapnas.search.objectives import (
+from nncf_bootstrapnas.subnet_search.algorithms import LINAS, NSGA2Search, RandomSearch, RNSGA2Search, SearchAlgorithm
+from nncf_bootstrapnas.subnet_search.api import search
+from nncf_bootstrapnas.subnet_search.constraints import Constraint, ConstraintError, ConstraintSet
+from nncf_bootstrapnas.subnet_search.context import EvaluationContext
+from nncf_bootstrapnas.subnet_search.evaluator import Evaluator, MeasureSpec, supernet_fingerprint
+from nncf_bootstrapnas.subnet_search.facade import BaseSearchAlgorithm
+from nncf_bootstrapnas.subnet_search.indicators import HVReference
+from nncf_bootstrapnas.subnet_search.objectives import (
     Accuracy,
     FunctionObjective,
     LatencyLut,
@@ -25,9 +25,9 @@ from nncf_bootstrapnas.search.objectives import (
     ThroughputFps,
     resolve_objective,
 )
-from nncf_bootstrapnas.search.problem import SearchProblem
-from nncf_bootstrapnas.search.result import SearchResult
-from nncf_bootstrapnas.search.settings import LinasSettings, SearchSettings
+from nncf_bootstrapnas.subnet_search.problem import SearchProblem
+from nncf_bootstrapnas.subnet_search.result import SearchResult
+from nncf_bootstrapnas.subnet_search.settings import LinasSettings, SearchSettings
 
 __all__ = [
     "LINAS",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from nncf_bootstrapnas.registry import SEARCH_ALGORITHMS
-from nncf_bootstrapnas.search.algorithms.base import SearchAlgorithm, rng_from_state, rng_state, unseen_random
+from nncf_bootstrapnas.subnet_search.algorithms.base import SearchAlgorithm, rng_from_state, rng_state, unseen_random
 
 
 @SEARCH_ALGORITHMS.register("random")

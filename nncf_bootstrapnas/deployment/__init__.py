@@ -5,11 +5,11 @@ bench = benchmark("out/openvino/model.xml", input_shape=(1, 3, 32, 32))
 lut = LatencyLUT(); ms = lut.estimate(model, example_input)
 """
 
-from nncf_bootstrapnas.export.benchmark import BenchmarkResult, benchmark, make_latency_measurer, measure_latency
-from nncf_bootstrapnas.export.checks import ExportMismatchError, FormatCheck, Tolerance
-from nncf_bootstrapnas.export.exporter import FORMATS, ExportResult, export
-from nncf_bootstrapnas.export.loading import describe_module, load_exported
-from nncf_bootstrapnas.export.lut import LatencyLUT
+from nncf_bootstrapnas.deployment.benchmark import BenchmarkResult, benchmark, make_latency_measurer, measure_latency
+from nncf_bootstrapnas.deployment.checks import ExportMismatchError, FormatCheck, Tolerance
+from nncf_bootstrapnas.deployment.exporter import FORMATS, ExportResult, export
+from nncf_bootstrapnas.deployment.loading import describe_module, load_exported
+from nncf_bootstrapnas.deployment.lut import LatencyLUT
 
 __all__ = [
     "FORMATS",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from nncf_bootstrapnas.search.evaluator import MeasureSpec, measure
+from nncf_bootstrapnas.subnet_search.evaluator import MeasureSpec, measure
 
 _WORKER_SPEC: MeasureSpec | None = None
 

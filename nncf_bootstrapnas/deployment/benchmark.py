@@ -16,7 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from nncf_bootstrapnas.export._utils import convert_to_openvino, count_ops, cpu_model_name, is_supernet, progress_bar
+from nncf_bootstrapnas.deployment._utils import (
+    convert_to_openvino,
+    count_ops,
+    cpu_model_name,
+    is_supernet,
+    progress_bar,
+)
 
 MODES = ("latency", "throughput")
 _REFRESH_S = 0.1

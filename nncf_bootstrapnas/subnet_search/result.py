@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from nncf_bootstrapnas.search.checkpoint import atomic_write_text, to_plain
-from nncf_bootstrapnas.search.indicators import HVReference, hypervolume_history, non_dominated
+from nncf_bootstrapnas.subnet_search.checkpoint import atomic_write_text, to_plain
+from nncf_bootstrapnas.subnet_search.indicators import HVReference, hypervolume_history, non_dominated
 
 ACCURACY = "accuracy"
 
@@ -200,17 +200,17 @@ class SearchResult:
         return path
 
     def to_markdown(self, max_front_rows: int = 15) -> str:
-        from nncf_bootstrapnas.search.plots import markdown_summary
+        from nncf_bootstrapnas.subnet_search.plots import markdown_summary
 
         return markdown_summary(self, max_front_rows)
 
     def plot_pareto(self, path: str | Path, x: str | None = None, y: str | None = None) -> Path:
-        from nncf_bootstrapnas.search.plots import plot_pareto
+        from nncf_bootstrapnas.subnet_search.plots import plot_pareto
 
         return plot_pareto(self, path, x, y)
 
     def plot_progression(self, path: str | Path) -> Path:
-        from nncf_bootstrapnas.search.plots import plot_progression
+        from nncf_bootstrapnas.subnet_search.plots import plot_progression
 
         return plot_progression(self, path)
 

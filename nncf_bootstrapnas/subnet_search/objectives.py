@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from nncf_bootstrapnas.registry import OBJECTIVES
-from nncf_bootstrapnas.search.context import EvaluationContext
+from nncf_bootstrapnas.subnet_search.context import EvaluationContext
 
 DIRECTIONS = ("min", "max")
 
@@ -113,7 +113,7 @@ class _Measured(Objective):
         opts = self.options
         key = ("latency_ms", opts["device"], opts["time_budget_s"], opts["batch"], tuple(opts.get("input_shape", ())))
         if key not in ctx.memo:
-            from nncf_bootstrapnas.export import measure_latency
+            from nncf_bootstrapnas.deployment import measure_latency
 
             shape = tuple(opts["input_shape"]) if "input_shape" in opts else ctx.input_shape(opts["batch"])
             ctx.memo[key] = float(measure_latency(ctx.subnet(), shape, opts["time_budget_s"], device=opts["device"]))
@@ -166,7 +166,7 @@ class LatencyLut(Objective):
             return self.lut
         key = ("latency_lut", self.options["device"], self.options.get("lut"))
         if key not in ctx.shared:
-            from nncf_bootstrapnas.export import LatencyLUT
+            from nncf_bootstrapnas.deployment import LatencyLUT
 
             if self.lut is not None:
                 ctx.shared[key] = LatencyLUT.load(self.lut)

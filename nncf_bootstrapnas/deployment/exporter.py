@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from nncf_bootstrapnas.export import quantize as q
-from nncf_bootstrapnas.export._utils import (
+from nncf_bootstrapnas.deployment import quantize as q
+from nncf_bootstrapnas.deployment._utils import (
     Inputs,
     convert_to_openvino,
     count_ops,
@@ -26,7 +26,7 @@ from nncf_bootstrapnas.export._utils import (
     resolve_model,
     versions,
 )
-from nncf_bootstrapnas.export.checks import (
+from nncf_bootstrapnas.deployment.checks import (
     FP32_TOLERANCE,
     INT8_TOLERANCE,
     INT8_VS_FP32_RTOL,
@@ -38,7 +38,7 @@ from nncf_bootstrapnas.export.checks import (
     run_or_raise,
     torch_outputs,
 )
-from nncf_bootstrapnas.export.loading import load_exported, load_program, save_torch
+from nncf_bootstrapnas.deployment.loading import load_exported, load_program, save_torch
 
 FORMATS = ("torch", "onnx", "openvino")
 ONNX_OPSET = 17

@@ -8,14 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from nncf_bootstrapnas.registry import SEARCH_ALGORITHMS, RegistryError
-from nncf_bootstrapnas.search.constraints import ConstraintSet
-from nncf_bootstrapnas.search.distributed import DistributedBackend, dist_info
-from nncf_bootstrapnas.search.driver import SearchDriver
-from nncf_bootstrapnas.search.evaluator import Evaluator, MeasureSpec, SerialBackend
-from nncf_bootstrapnas.search.objectives import LatencyMs, Objective, ObjectiveError, ThroughputFps, resolve_objective
-from nncf_bootstrapnas.search.problem import SearchProblem
-from nncf_bootstrapnas.search.result import SearchResult
-from nncf_bootstrapnas.search.settings import SearchSettings
+from nncf_bootstrapnas.subnet_search.constraints import ConstraintSet
+from nncf_bootstrapnas.subnet_search.distributed import DistributedBackend, dist_info
+from nncf_bootstrapnas.subnet_search.driver import SearchDriver
+from nncf_bootstrapnas.subnet_search.evaluator import Evaluator, MeasureSpec, SerialBackend
+from nncf_bootstrapnas.subnet_search.objectives import (
+    LatencyMs,
+    Objective,
+    ObjectiveError,
+    ThroughputFps,
+    resolve_objective,
+)
+from nncf_bootstrapnas.subnet_search.problem import SearchProblem
+from nncf_bootstrapnas.subnet_search.result import SearchResult
+from nncf_bootstrapnas.subnet_search.settings import SearchSettings
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +142,7 @@ def _algorithm_class(name: str) -> type:
 
 def _backend(spec: MeasureSpec, num_workers: int, use_dist: bool, mp_context: str) -> Any:
     if num_workers > 1:
-        from nncf_bootstrapnas.search.parallel import ProcessPoolBackend
+        from nncf_bootstrapnas.subnet_search.parallel import ProcessPoolBackend
 
         inner: Any = ProcessPoolBackend(spec, num_workers, mp_context)
     else:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nncf_bootstrapnas.export._utils import Inputs, flatten_outputs, to_numpy
+from nncf_bootstrapnas.deployment._utils import Inputs, flatten_outputs, to_numpy
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from nncf_bootstrapnas.export._utils import _NoProgress, as_inputs, cpu_model_name, eval_mode, is_supernet, progress_bar
-from nncf_bootstrapnas.export.benchmark import _compile, _latency
+from nncf_bootstrapnas.deployment._utils import (
+    _NoProgress,
+    as_inputs,
+    cpu_model_name,
+    eval_mode,
+    is_supernet,
+    progress_bar,
+)
+from nncf_bootstrapnas.deployment.benchmark import _compile, _latency
 
 LUT_FORMAT = "nncf_bootstrapnas.latency_lut/1"
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)

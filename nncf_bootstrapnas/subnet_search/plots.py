@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from nncf_bootstrapnas.search.result import SearchResult
+    from nncf_bootstrapnas.subnet_search.result import SearchResult
 
 
 def _figure(width: float, height: float, ncols: int = 1) -> tuple[Any, Any]:

@@ -31,7 +31,7 @@ def as_inputs(value: Any, what: str = "example_input") -> Inputs:
 
 def _extract(supernet: Any, config: dict | None) -> nn.Module:
     """``supernet.extract(config)``; a quantization-aware supernet keeps its quantizers (training's extract_quantized)."""
-    from nncf_bootstrapnas.export.quantize import is_quantized
+    from nncf_bootstrapnas.deployment.quantize import is_quantized
 
     if isinstance(supernet, nn.Module) and is_quantized(supernet):
         try:

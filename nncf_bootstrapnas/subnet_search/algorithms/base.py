@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from nncf_bootstrapnas.search.driver import SearchDriver
-    from nncf_bootstrapnas.search.settings import SearchSettings
+    from nncf_bootstrapnas.subnet_search.driver import SearchDriver
+    from nncf_bootstrapnas.subnet_search.settings import SearchSettings
 
 
 class SearchAlgorithm:

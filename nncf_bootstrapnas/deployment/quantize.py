@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nncf_bootstrapnas.export._utils import Inputs, as_inputs
+from nncf_bootstrapnas.deployment._utils import Inputs, as_inputs
 
 _HOOKS_ATTR = "__nncf_hooks"  # nncf.torch.function_hook.wrapper.ATR_HOOK_STORAGE (NNCF 3)
 

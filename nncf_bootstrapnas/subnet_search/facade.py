@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nncf_bootstrapnas.search.objectives import Objective
-from nncf_bootstrapnas.search.result import SearchResult
-from nncf_bootstrapnas.search.settings import SearchSettings
+from nncf_bootstrapnas.subnet_search.objectives import Objective
+from nncf_bootstrapnas.subnet_search.result import SearchResult
+from nncf_bootstrapnas.subnet_search.settings import SearchSettings
 
 
 class LegacyEfficiencyObjective(Objective):
@@ -55,7 +55,7 @@ class BaseSearchAlgorithm:
     @classmethod
     def from_config(cls, supernet: Any, controller: Any, config: Mapping[str, Any]) -> BaseSearchAlgorithm:
         """Legacy constructor; the algorithm is ``bootstrapNAS.search.algorithm`` (checked against the registry)."""
-        from nncf_bootstrapnas.search.api import _algorithm_class
+        from nncf_bootstrapnas.subnet_search.api import _algorithm_class
 
         instance = cls(supernet, controller, config)
         _algorithm_class(instance.search_params.algorithm)  # fail now, naming the registered algorithms
@@ -85,7 +85,7 @@ class BaseSearchAlgorithm:
 
         Without any subnet within ``acc_delta`` of ``ref_acc`` the maximum subnet is returned (legacy behaviour).
         """
-        from nncf_bootstrapnas.search.api import search
+        from nncf_bootstrapnas.subnet_search.api import search
 
         objectives = list(self.search_params.objectives)
         if efficiency_evaluator is not None:
@@ -130,7 +130,7 @@ class BaseSearchAlgorithm:
     def _adapt_bn(self, loader: Any) -> None:
         n = self.search_params.num_bn_adaptation_samples
         if n > 0 and loader is not None:
-            from nncf_bootstrapnas.search.context import _has_batchnorm
+            from nncf_bootstrapnas.subnet_search.context import _has_batchnorm
 
             if _has_batchnorm(self.supernet):
                 from nncf_bootstrapnas.training.bn_adaptation import adapt_batchnorm
