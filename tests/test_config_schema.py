@@ -262,3 +262,24 @@ def test_schema_dir_falls_back_to_installed_copy(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "elsewhere"))
     with pytest.raises(FileNotFoundError, match="config.schema.json not found"):
         schema_dir()
+
+
+def test_python_defaults_never_drift_from_the_schema():
+    """Dataclasses that also carry defaults (for direct Python use) must agree with schemas/, the source of defaults."""
+    import dataclasses
+
+    from nncf_bootstrapnas.config.schema import SEARCH, schemas
+    from nncf_bootstrapnas.subnet_search.settings import SearchSettings
+    from nncf_bootstrapnas.training.scheduler import StageDescriptor
+
+    search = dataclasses.asdict(SearchSettings())
+    schema_search = schemas().defaults(SEARCH)
+    schema_search.pop("num_constraints")  # legacy key, ignored (the constraints list decides)
+    bn = schema_search.pop("batchnorm_adaptation")
+    assert search["num_bn_adaptation_samples"] == bn["num_bn_adaptation_samples"]
+    assert {k: search[k] for k in schema_search} == schema_search
+    assert SearchSettings.from_config({}) == SearchSettings()
+
+    stage = dataclasses.asdict(StageDescriptor(train_dims=["width"]))
+    schema_stage = schemas().defaults("training.schema.json#/$defs/stage")
+    assert {k: stage[k] for k in schema_stage if k in stage} == {k: v for k, v in schema_stage.items() if k in stage}

@@ -34,7 +34,7 @@ from .report_io import plain, write_report
 
 logger = logging.getLogger("nncf_bootstrapnas")
 DEFAULT_PROXIES = ("synflow", "snip", "grad_norm", "fisher", "jacob_cov", "naswot")
-SCHEMA_DEFAULTS = {"num_subnets": 8, "finetune_epochs": 1, "top_k": 3}
+QUALITY_SCHEMA = "deployment.schema.json#/$defs/quality_report"
 DEFAULT_BN_SAMPLES = 256
 ACCURACY_COLUMNS = ("inherited_acc", "inherited_bn_acc")
 
@@ -139,7 +139,9 @@ def quality_report(
     same order. The supernet's weights, BN statistics and active subnet are unchanged afterwards.
     """
     section, cfg_bn = _section(config)
-    budget = {k: section.get(k, v) for k, v in SCHEMA_DEFAULTS.items()}
+    from nncf_bootstrapnas.config.schema import schemas
+
+    budget = {k: section.get(k, v) for k, v in schemas().defaults(QUALITY_SCHEMA).items()}
     num_subnets = int(num_subnets if num_subnets is not None else budget["num_subnets"])
     finetune_epochs = int(finetune_epochs if finetune_epochs is not None else budget["finetune_epochs"])
     top_k = int(top_k if top_k is not None else budget["top_k"])

@@ -9,21 +9,21 @@ from nncf_bootstrapnas.generator.cost import CostModel
 from nncf_bootstrapnas.generator.model import ArchitectureGenerator, GeneratorError, parse_constraint
 from nncf_bootstrapnas.generator.predictor import AccuracyPredictor, rows_to_xy
 from nncf_bootstrapnas.generator.train import (
-    DEFAULTS,
     evaluate_generator,
     generate,
+    generator_defaults,
     random_baseline,
     train_generator,
 )
 
 __all__ = [
-    "DEFAULTS",
     "AccuracyPredictor",
     "ArchitectureGenerator",
     "CostModel",
     "GeneratorError",
     "evaluate_generator",
     "generate",
+    "generator_defaults",
     "parse_constraint",
     "random_baseline",
     "rows_to_xy",

@@ -38,23 +38,19 @@ from .model import ArchitectureGenerator, GeneratorError, gumbel_hard, log_prob,
 from .predictor import AccuracyPredictor, rows_to_xy
 
 logger = logging.getLogger("nncf_bootstrapnas")
-DEFAULTS = {
-    "constraint": "macs",
-    "num_constraint_values": 10,
-    "epochs": 10,
-    "tau": 5.0,
-    "tau_decay": 0.95,
-    # The schema says 1e-3; measured on small ResNet-18 / MobileNetV2 supernets (500 steps, 3 seeds, 40 budgets) it
-    # leaves 26-38 % of generated subnets within the band, against 45-68 % at 5e-3.
-    "lr": 5e-3,
-    "constraint_weight": 1.0,
-    "hidden_dim": 64,
-}
+GENERATOR_SCHEMA = "deployment.schema.json#/$defs/generator"
+
+
+def generator_defaults() -> dict[str, Any]:
+    """The ``generator`` section's defaults, read from the schema (the single source of defaults)."""
+    from nncf_bootstrapnas.config.schema import schemas
+
+    return schemas().defaults(GENERATOR_SCHEMA)
 
 
 def _settings(config: Mapping[str, Any] | None, explicit: Mapping[str, Any]) -> dict[str, Any]:
     section = dict((config or {}).get("generator") or {}) if config is not None else {}
-    return {k: explicit[k] if explicit.get(k) is not None else section.get(k, d) for k, d in DEFAULTS.items()}
+    return {k: explicit[k] if explicit.get(k) is not None else section.get(k, d) for k, d in generator_defaults().items()}
 
 
 def _accuracy_source(
@@ -358,4 +354,4 @@ def _satisfaction(rows: list[dict[str, Any]], lo: float, hi: float, tol: float) 
     return out
 
 
-__all__ = ["DEFAULTS", "evaluate_generator", "generate", "parse_constraint", "random_baseline", "train_generator"]
+__all__ = ["generator_defaults", "evaluate_generator", "generate", "parse_constraint", "random_baseline", "train_generator"]

@@ -48,7 +48,7 @@ class SearchSettings:
     epsilon: float = 0.001
     weights: list[float] | None = None
     extreme_points_as_ref_points: bool = False
-    num_constraints: int | None = None  # legacy; the constraints list decides
+    num_constraints: int = 0  # legacy; the constraints list decides
     num_bn_adaptation_samples: int = 2000
     objectives: list[Any] = field(default_factory=lambda: ["accuracy", "macs"])
     constraints: list[Any] = field(default_factory=list)
@@ -66,7 +66,9 @@ class SearchSettings:
 
         ``overrides`` whose value is ``None`` are ignored, so ``search(..., num_evals=None)`` keeps the config value.
         """
-        section = _search_section(config)
+        from nncf_bootstrapnas.config.schema import SEARCH, schemas
+
+        section = {**schemas().defaults(SEARCH), **_search_section(config)}  # the schema is the source of defaults
         settings = cls()
         known = {f.name for f in dataclasses.fields(cls)} | {"batchnorm_adaptation"}
         for key, value in section.items():
