@@ -10,7 +10,7 @@ ZOO_STAMP := $(ZOO_VENV)/.installed
 # NNCF compiles its INT8 C++ extension on first use; on a busy 2-core machine that can exceed its 60 s default.
 export NNCF_EXTENSION_LOAD_TIMEOUT ?= 600
 
-.PHONY: install test demo test-zoo lint format clean
+.PHONY: install test test-slow demo test-zoo lint format clean
 
 $(STAMP): setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "not zoo and not slow" tests
+
+# The CLI end to end on a tiny budget (pre-train, train, search, export, benchmark, stage commands): a few minutes.
+test-slow: $(STAMP)
+	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "slow and not zoo" tests
 
 demo: $(STAMP)
 	$(PY) -m nncf_bootstrapnas.cli.main run --config examples/configs/digits_resnet18.json --output-dir outputs/demo

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--subnets", type=int, default=8)
     p.add_argument("--finetune-epochs", type=int, default=1)
     p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--supernet-epochs", type=int, default=2)
+    p.add_argument("--supernet-epochs", type=int, default=6)
     p.add_argument("--out", type=Path, default=Path("outputs/quality_report"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

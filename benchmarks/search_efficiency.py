@@ -173,6 +173,11 @@ def summarise(results: dict[str, list[Any]], fraction: float = 0.98) -> dict[str
             "runs": len(rs),
             "never_reached": len(rs) - len(reached),
             "final_hv_fraction_mean": float(np.mean(final)),
+            "wall_s_mean": float(np.mean([r.stats.get("wall_s", float("nan")) for r in rs])),
+            # wall-clock rate, algorithm overhead (LINAS's predictors and inner search) included
+            "evals_per_minute_mean": float(
+                np.mean([60.0 * len(r.rows) / max(r.stats.get("wall_s", 0.0), 1e-9) for r in rs])
+            ),
             "per_run": needed,
         }
     return {"fraction": fraction, "reference_hv": ref_hv, "reference": reference.to_json(), "algorithms": table}
@@ -182,13 +187,17 @@ def format_table(summary: dict[str, Any]) -> str:
     pct = f"{100 * summary['fraction']:g}%"
     lines = [
         f"Real evaluations to reach {pct} of the reference hypervolume {summary['reference_hv']:.4f}",
-        f"{'algorithm':>10} | {'evaluations (mean ± std)':>26} | {'never reached':>13} | {'final HV / ref':>14}",
-        "-" * 74,
+        f"{'algorithm':>10} | {'evaluations (mean ± std)':>26} | {'never reached':>13} | {'final HV / ref':>14} | "
+        f"{'wall s/run':>10} | {'evals/min':>9}",
+        "-" * 100,
     ]
     for algo, row in summary["algorithms"].items():
         evals = "-" if row["evals_mean"] is None else f"{row['evals_mean']:.1f} ± {row['evals_std']:.1f}"
         never = f"{row['never_reached']}/{row['runs']}"
-        lines.append(f"{algo:>10} | {evals:>26} | {never:>13} | {row['final_hv_fraction_mean']:>14.4f}")
+        lines.append(
+            f"{algo:>10} | {evals:>26} | {never:>13} | {row['final_hv_fraction_mean']:>14.4f} | "
+            f"{row['wall_s_mean']:>10.1f} | {row['evals_per_minute_mean']:>9.1f}"
+        )
     return "\n".join(lines)
 
 

@@ -50,7 +50,9 @@ def generator_defaults() -> dict[str, Any]:
 
 def _settings(config: Mapping[str, Any] | None, explicit: Mapping[str, Any]) -> dict[str, Any]:
     section = dict((config or {}).get("generator") or {}) if config is not None else {}
-    return {k: explicit[k] if explicit.get(k) is not None else section.get(k, d) for k, d in generator_defaults().items()}
+    return {
+        k: explicit[k] if explicit.get(k) is not None else section.get(k, d) for k, d in generator_defaults().items()
+    }
 
 
 def _accuracy_source(
@@ -354,4 +356,11 @@ def _satisfaction(rows: list[dict[str, Any]], lo: float, hi: float, tol: float) 
     return out
 
 
-__all__ = ["generator_defaults", "evaluate_generator", "generate", "parse_constraint", "random_baseline", "train_generator"]
+__all__ = [
+    "generator_defaults",
+    "evaluate_generator",
+    "generate",
+    "parse_constraint",
+    "random_baseline",
+    "train_generator",
+]
