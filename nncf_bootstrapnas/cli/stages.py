@@ -127,7 +127,7 @@ def extract_subnet(supernet: Any, subnet: dict[str, Any] | None) -> Any:
     from nncf_bootstrapnas.deployment.quantize import is_quantized
 
     if is_quantized(supernet):
-        extract = _attr("nncf_bootstrapnas.training.quantization", "extract_quantized")
+        extract = _attr("nncf_bootstrapnas.training.quantized_extraction", "extract_quantized")
         return extract(supernet, subnet)
     return supernet.extract(subnet)
 

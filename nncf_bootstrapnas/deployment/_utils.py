@@ -35,7 +35,7 @@ def _extract(supernet: Any, config: dict | None) -> nn.Module:
 
     if isinstance(supernet, nn.Module) and is_quantized(supernet):
         try:
-            from nncf_bootstrapnas.training.quantization import extract_quantized
+            from nncf_bootstrapnas.training.quantized_extraction import extract_quantized
         except ImportError:  # training stage not available: plain extraction drops the quantizers
             return supernet.extract(config)
         return extract_quantized(supernet, config)

@@ -10,7 +10,8 @@ from nncf_bootstrapnas.training.bn_adaptation import adapt_batchnorm
 from nncf_bootstrapnas.training.checkpoint import CheckpointError
 from nncf_bootstrapnas.training.controller import ProgressiveShrinkingController
 from nncf_bootstrapnas.training.legacy import EpochBasedTrainingAlgorithm
-from nncf_bootstrapnas.training.quantization import QuantizationBuilder, QuantizationController, extract_quantized
+from nncf_bootstrapnas.training.quantization import QuantizationBuilder, QuantizationController
+from nncf_bootstrapnas.training.quantized_extraction import extract_quantized
 from nncf_bootstrapnas.training.scheduler import BootstrapNASScheduler, StageDescriptor
 from nncf_bootstrapnas.training.trainer import FitResult, fit
 

@@ -13,9 +13,9 @@ import json
 import os
 import random
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -79,15 +79,15 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 # ---- writing ------------------------------------------------------------------------------------------------------------
-def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """Write to a temporary file in the same directory, fsync, then ``os.replace``: a reader (or a crash) sees either
-    the old file or the complete new one, never a partial file."""
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any]) -> Path:
+    """``write(file)`` into a temporary file in the same directory, fsync, then ``os.replace``: a reader (or a crash)
+    sees either the old file or the complete new one, never a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -104,6 +104,11 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     except OSError:  # some filesystems / platforms cannot fsync a directory
         pass
     return path
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` through :func:`atomic_write`."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def make_checkpoint(
