@@ -31,12 +31,14 @@ from nncf_bootstrapnas.training import adapt_batchnorm, fit  # noqa: E402
 from nncf_bootstrapnas.training.scheduler import default_stages  # noqa: E402
 
 
-def schedule(kind: str, epochs_per_stage: int = 1) -> list[dict]:
+def schedule(kind: str, epochs_per_stage: int, lr: float) -> list[dict]:
     """The legacy default stages (each ``epochs_per_stage`` long), plus (``full``) a last stage with every width and
-    depth choice open."""
+    depth choice open. Every stage restarts its cosine learning rate from ``lr`` (legacy ``init_lr``/``epochs_lr``):
+    with one global cosine over all stages, the dimensions opened last would train at almost zero learning rate."""
     stages = [{k: v for k, v in s.to_json().items() if v is not None} for s in default_stages()]
     for stage in stages:
-        stage["epochs"] = stage["epochs"] * epochs_per_stage
+        stage["epochs"] = stage["epochs_lr"] = stage["epochs"] * epochs_per_stage
+        stage["init_lr"] = lr
     if kind == "full":
         # indicators larger than any variable's choice count open every choice
         last = dict(stages[-1], width_indicator=99, depth_indicator=99, reorg_weights=False)
@@ -49,7 +51,9 @@ def main() -> None:
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--kw", action="append", default=[], help="model keyword, e.g. width=0.5")
     parser.add_argument("--pretrain-epochs", type=int, default=5)
-    parser.add_argument("--lr", type=float, default=5e-4, help="supernet training (AdamW, cosine)")
+    parser.add_argument(
+        "--lr", type=float, default=5e-4, help="initial learning rate of every stage (AdamW, cosine per stage)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--schedule", choices=("default", "full"), default="default")
     parser.add_argument("--epochs-per-stage", type=int, default=1, help="length of every stage of the schedule")
@@ -72,9 +76,8 @@ def main() -> None:
             "bootstrapNAS": {
                 "training": {
                     "elasticity": {"width": {"min_width": 8, "width_multipliers": [1.0, 0.75, 0.5]}},
-                    "lr_schedule": {"params": {"base_lr": args.lr}},
                     "batchnorm_adaptation": {"num_bn_adaptation_samples": 512},
-                    "schedule": {"list_stage_descriptions": schedule(args.schedule, args.epochs_per_stage)},
+                    "schedule": {"list_stage_descriptions": schedule(args.schedule, args.epochs_per_stage, args.lr)},
                 }
             },
         }
