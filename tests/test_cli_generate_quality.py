@@ -71,6 +71,18 @@ def test_generate_writes_a_valid_subnet_within_the_budget(checkpoint, tmp_path):
     assert report["stages"][-1]["name"] == "generator" and report["stages"][-1]["status"] == "done"
     assert "meets macs" in proc.stdout
 
+    # the saved generator answers another budget in one forward pass, without training again
+    again = tmp_path / "again"
+    smaller = lo + 0.2 * (hi - lo)
+    proc = cli("generate", "--config", str(config), "--checkpoint", str(ckpt), "--constraint", f"macs={smaller}",
+               "--generator", str(tmp_path / "generator.json"), "--strict", "--train-subset", "128",
+               "--output-dir", str(again))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "reusing the generator" in proc.stdout
+    second = json.loads((again / "generated_subnet.json").read_text())
+    assert lo <= second["measured"]["macs"] <= smaller
+    assert not (again / "generator.json").exists()
+
 
 def test_generate_rejects_an_unconditioned_constraint_in_one_line(checkpoint, tmp_path):
     config, ckpt, _, _ = checkpoint

@@ -29,6 +29,12 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--search-result", type=Path, default=None, help="search_result.json: accuracy data for the generator"
     )
+    p.add_argument(
+        "--generator",
+        type=Path,
+        default=None,
+        help="a generator.json written by an earlier `generate`: reuse it (one forward pass, no training)",
+    )
     p.add_argument("--strict", action="store_true", help="step choices down until the budget is met exactly")
     p.set_defaults(handler=execute)
 
@@ -56,11 +62,24 @@ def execute(args: argparse.Namespace) -> int:
 
         predictor = SearchResult.from_json(args.search_result)
     supernet = loaded.supernet
+    if args.generator is not None and not args.generator.is_file():
+        raise UsageError(f"--generator: file not found: {args.generator}")
     try:
         with session.stage("generator", "Train the SGNAS generator and generate a subnet") as rec:
-            gen = stages.train_generator(
-                supernet, session.config, name, data, predictor, session.seed, session.progress
-            )
+            if args.generator is not None:
+                from nncf_bootstrapnas.generator import ArchitectureGenerator, GeneratorError
+
+                try:
+                    gen = ArchitectureGenerator.load(args.generator, supernet.search_space)
+                except (GeneratorError, KeyError, ValueError) as exc:
+                    raise UsageError(f"--generator {args.generator}: {exc}") from None
+                session.console.print(f"reusing the generator in {args.generator} (no training)")
+            else:
+                gen = stages.train_generator(
+                    supernet, session.config, name, data, predictor, session.seed, session.progress
+                )
+                saved = gen.save(session.out / "generator.json")
+                session.report.artifacts["generator (reuse with --generator)"] = session.rel(saved)
             subnet = stages.generate(supernet, gen, name, value, args.strict)
             model = subnet_module(session, supernet, subnet, data)
             measured = {"macs": supernet.macs(subnet), "params": supernet.params(subnet)}
