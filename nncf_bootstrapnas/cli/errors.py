@@ -21,10 +21,6 @@ class UsageError(CLIError):
         super().__init__(message, USAGE)
 
 
-class StageUnavailable(Exception):
-    """A pipeline stage whose implementation is not importable in this build (reported and skipped, never faked)."""
-
-
 def one_line(text: str) -> str:
     """Collapse a multi-line message into one line (the CLI promises a single error line)."""
     parts = [p.strip() for p in str(text).splitlines() if p.strip()]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nncf_bootstrapnas.cli.errors import CLIError, StageUnavailable, UsageError
+from nncf_bootstrapnas.cli.errors import CLIError, UsageError
 from nncf_bootstrapnas.cli.models import ModelSpec, spec_from
 from nncf_bootstrapnas.report import ModelRow, RunReport, StageRecord, write_report
 
@@ -79,15 +79,12 @@ class Session:
 
     @contextlib.contextmanager
     def stage(self, name: str, title: str) -> Iterator[StageRecord]:
-        """Time a stage; StageUnavailable is recorded and swallowed, any other error is recorded and re-raised."""
+        """Time a stage; an error is recorded in the report and re-raised."""
         self.console.rule(f"[bold]{title}")
         record = StageRecord(name, "done")
         start = time.perf_counter()
         try:
             yield record
-        except StageUnavailable as exc:
-            record.status, record.reason = "unavailable", str(exc)
-            self.console.print(f"[yellow]{title}: stage unavailable, skipped: {exc}")
         except BaseException as exc:
             record.status, record.reason = "failed", f"{type(exc).__name__}: {exc}"
             raise

@@ -1,58 +1,13 @@
-"""Adapters to the stage packages: each call sits in one small function so an API change is fixed in one place.
+"""Calls into the stage packages, one small function each, so an API change is fixed in one place.
 
-A package that is not importable yet raises :class:`StageUnavailable`; the CLI reports the stage as unavailable and
-skips it. Nothing here substitutes a value for a stage that did not run.
+Imports are local: ``nncf-bootstrapnas --help`` must not import torch, nncf or openvino.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from nncf_bootstrapnas.cli.errors import StageUnavailable
-
-
-def _attr(module: str, *names: str) -> Any:
-    """The first of ``names`` found in ``module``; StageUnavailable naming what is missing otherwise."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise StageUnavailable(f"{module} is not available in this build ({exc})") from None
-    for name in names:
-        if hasattr(mod, name):
-            return getattr(mod, name)
-    raise StageUnavailable(f"{module} has no {' / '.join(names)} yet")
-
-
-def _accepted(fn: Callable[..., Any], candidates: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments ``fn`` accepts (all of them if it takes ``**kwargs``)."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return candidates
-    return {k: v for k, v in candidates.items() if k in params}
-
-
-def find_supernet(obj: Any) -> Any:
-    """The super-network in whatever ``fit`` returned (a module, a tuple, or a result object)."""
-    from nncf_bootstrapnas.training.algorithm import is_supernet, unwrap
-
-    seen: list[Any] = [obj]
-    if isinstance(obj, (tuple, list)):
-        seen += list(obj)
-    for name in ("supernet", "model"):
-        if hasattr(obj, name):
-            seen.append(getattr(obj, name))
-    for item in seen:
-        try:
-            candidate = unwrap(item)
-        except Exception:  # noqa: BLE001 - not a module
-            continue
-        if is_supernet(candidate):
-            return candidate
-    raise TypeError(f"fit() returned {type(obj).__name__}, in which no super-network was found")
 
 
 # ---- training ------------------------------------------------------------------------------------------------------
@@ -66,33 +21,20 @@ def train_supernet(
     progress: bool,
 ) -> tuple[Any, dict[str, Any]]:
     """``nncf_bootstrapnas.training.fit``: progressive shrinking (+ quantization when the config asks for it)."""
-    fit = _attr("nncf_bootstrapnas.training", "fit")
+    from nncf_bootstrapnas.training import fit
+
     quant = next((c for c in config.compression if c.get("algorithm") == "quantization"), {})
     num_calib = int(((quant.get("initializer") or {}).get("range") or {}).get("num_init_samples", 256))
     calibration = data.module.calibration_loader(min(num_calib, len(data.module.train_indices)), batch_size=32)
-    candidates = {
-        "val_fn": validate_fn,
-        "bn_loader": data.bn,
-        "calibration_loader": calibration,
-        "checkpoint_dir": str(checkpoint_dir),
-        "resume": resume,
-        "progress": progress,
-    }
-    out = fit(model, data.train, data.val, config, **_accepted(fit, candidates))
-    supernet = find_supernet(out)
-    info: dict[str, Any] = {}
-    for name in ("history", "best", "resumed_from", "last_checkpoint"):
-        value = getattr(out, name, None)
-        if value is not None and not callable(value):
-            info[name] = value if isinstance(value, (list, dict)) else str(value)
-    return supernet, info
-
-
-def convert_only(model: Any, config: Any) -> Any:
-    """The untrained super-network (used when training is unavailable, so search still runs on real weights)."""
-    from nncf_bootstrapnas.elasticity import create_supernet
-
-    return create_supernet(model, config)
+    out = fit(
+        model, data.train, data.val, config, val_fn=validate_fn, bn_loader=data.bn, calibration_loader=calibration,
+        checkpoint_dir=str(checkpoint_dir), resume=resume, progress=progress,
+    )  # fmt: skip
+    info: dict[str, Any] = {"history": out.history, "best": out.best}
+    for name in ("resumed_from", "last_checkpoint"):
+        if getattr(out, name) is not None:
+            info[name] = str(getattr(out, name))
+    return out.supernet, info
 
 
 # ---- search --------------------------------------------------------------------------------------------------------
@@ -106,7 +48,8 @@ def run_search(
     progress: bool,
     overrides: dict[str, Any],
 ) -> Any:
-    search = _attr("nncf_bootstrapnas.subnet_search", "search")
+    from nncf_bootstrapnas.subnet_search import search
+
     settings = {k: v for k, v in overrides.items() if v is not None}
     return search(
         supernet, config, validate_fn, data.val, data.bn, checkpoint_dir=out_dir / "checkpoint", resume=resume,
@@ -118,18 +61,17 @@ def adapt_bn(model: Any, loader: Any, num_samples: int) -> None:
     """The same BN re-estimation the search applied before measuring a subnet."""
     if num_samples <= 0:
         return
-    adapt = _attr("nncf_bootstrapnas.training.bn_adaptation", "adapt_batchnorm")
-    adapt(model, loader, num_samples)
+    from nncf_bootstrapnas.training.bn_adaptation import adapt_batchnorm
+
+    adapt_batchnorm(model, loader, num_samples)
 
 
 def extract_subnet(supernet: Any, subnet: dict[str, Any] | None) -> Any:
     """A plain module of the subnet, keeping the QAT quantizers of a quantized supernet."""
     from nncf_bootstrapnas.deployment.quantize import is_quantized
+    from nncf_bootstrapnas.training.quantized_extraction import extract_quantized
 
-    if is_quantized(supernet):
-        extract = _attr("nncf_bootstrapnas.training.quantized_extraction", "extract_quantized")
-        return extract(supernet, subnet)
-    return supernet.extract(subnet)
+    return extract_quantized(supernet, subnet) if is_quantized(supernet) else supernet.extract(subnet)
 
 
 # ---- export / deployment -------------------------------------------------------------------------------------------
@@ -138,7 +80,8 @@ def export_model(
 ) -> Any:
     """Every artifact is checked against torch; the INT8-vs-FP32 output distance is reported, not enforced: the
     deployed INT8 model is judged by its measured validation accuracy instead."""
-    export = _attr("nncf_bootstrapnas.deployment", "export")
+    from nncf_bootstrapnas.deployment import export
+
     return export(
         model, out_dir, formats=tuple(export_cfg.get("formats", ("openvino",))), int8=int8, example_input=example,
         atol=export_cfg.get("atol"), num_calibration_samples=int(export_cfg.get("num_calibration_samples", 300)),
@@ -149,7 +92,8 @@ def export_model(
 def run_benchmark(
     xml: str | Path, input_shape: tuple[int, ...] | None, bench_cfg: dict[str, Any], progress: bool
 ) -> Any:
-    benchmark = _attr("nncf_bootstrapnas.deployment", "benchmark")
+    from nncf_bootstrapnas.deployment import benchmark
+
     return benchmark(
         str(xml), input_shape=None if input_shape is None else list(input_shape), device=bench_cfg.get("device", "CPU"),
         time_budget_s=float(bench_cfg.get("time_budget_s", 10)), warmup_iters=int(bench_cfg.get("warmup_iters", 10)),
@@ -187,21 +131,27 @@ def train_generator(
     supernet: Any, config: Any, constraint: str, data: Any, predictor: Any, seed: int, progress: bool
 ) -> Any:
     """SGNAS generator; accuracy from a search result (``predictor``) when given, else measured on validation data."""
-    fn = _attr("nncf_bootstrapnas.generator", "train_generator")
-    candidates = {"config": config, "constraint": constraint, "val_loader": data.val, "train_loader": data.bn,
-                  "predictor": predictor, "seed": seed, "progress": progress}  # fmt: skip
-    return fn(supernet, **_accepted(fn, candidates))
+    from nncf_bootstrapnas.generator import train_generator as train
+
+    return train(
+        supernet, config=config, constraint=constraint, val_loader=data.val, train_loader=data.bn,
+        predictor=predictor, seed=seed, progress=progress,
+    )  # fmt: skip
 
 
 def generate(supernet: Any, generator: Any, constraint: str, value: float, strict: bool) -> dict[str, Any]:
-    fn = _attr("nncf_bootstrapnas.generator", "generate")
-    return fn(supernet, generator, f"{constraint}={value!r}", **_accepted(fn, {"strict": strict}))
+    from nncf_bootstrapnas.generator import generate as one_pass
+
+    return one_pass(supernet, generator, f"{constraint}={value!r}", strict=strict)
 
 
 def quality_report(
     supernet: Any, config: Any, validate_fn: Callable[..., float], data: Any, out_dir: Path, seed: int, progress: bool
 ) -> Any:
     """The supernet-quality report; it writes its own files (JSON, Markdown, plot) into ``out_dir``."""
-    fn = _attr("nncf_bootstrapnas.evaluation", "quality_report")
-    candidates = {"config": config, "validate_fn": validate_fn, "out_dir": out_dir, "seed": seed, "progress": progress}
-    return fn(supernet, data.bn, data.val, **_accepted(fn, candidates))
+    from nncf_bootstrapnas.evaluation import quality_report as report
+
+    return report(
+        supernet, data.bn, data.val, config=config, validate_fn=validate_fn, out_dir=out_dir, seed=seed,
+        progress=progress,
+    )  # fmt: skip

@@ -8,7 +8,6 @@ from typing import Any
 
 from nncf_bootstrapnas.cli import stages
 from nncf_bootstrapnas.cli.data import DigitsData
-from nncf_bootstrapnas.cli.errors import StageUnavailable
 from nncf_bootstrapnas.cli.session import Session
 from nncf_bootstrapnas.report import ModelRow
 
@@ -42,8 +41,6 @@ def export_pair(
     int8_arg, how = _int8_source(model, data, cfg) if cfg.get("int8") else (None, "")
     try:
         result = stages.export_model(model, folder, example, int8_arg, cfg, session.progress)
-    except StageUnavailable:
-        raise
     except Exception as exc:  # noqa: BLE001 - the INT8 step failing must not hide the FP32 model
         if int8_arg is None:
             raise
@@ -138,8 +135,6 @@ def benchmark_all(session: Session, input_shape: tuple[int, ...], bench_cfg: dic
                 continue
             try:
                 res = stages.run_benchmark(row.path, (1, *input_shape), cfg, session.progress)
-            except StageUnavailable:
-                raise
             except Exception as exc:  # noqa: BLE001
                 row.status, row.reason = "failed", f"benchmark failed: {type(exc).__name__}: {exc}"
                 continue

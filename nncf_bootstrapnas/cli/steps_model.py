@@ -95,11 +95,10 @@ def prepare_original(session: Session, data: DigitsData, weights: Path | None) -
 
 
 def train(session: Session, original: Original, data: DigitsData) -> Any:
-    """Convert + progressive shrinking (+ QAT) through ``fit``; without fit, the untrained supernet (labelled)."""
+    """Convert + progressive shrinking (+ QAT) through ``fit``."""
     import copy
 
     seed_everything(session.seed)
-    supernet = None
     compression = [c["algorithm"] for c in session.config.compression]
     title = "Train the super-network (progressive shrinking" + (f" + {', '.join(compression)})" if compression else ")")
     with session.stage("train", title) as rec:
@@ -115,11 +114,6 @@ def train(session: Session, original: Original, data: DigitsData) -> Any:
             if role in last:
                 rec.details[f"{role} subnet val acc (torch)"] = round(last[role]["acc1"], 2)
         session.report.artifacts["training checkpoints"] = session.rel(ckpt_dir)
-    if supernet is None:
-        with session.stage("convert", "Convert to a super-network (untrained: training unavailable)") as rec:
-            supernet = stages.convert_only(copy.deepcopy(original.model), session.config)
-            rec.reason = "search runs on the untrained super-network (inherited pre-trained weights)"
-            session.report.notes.append("the super-network was NOT trained: " + session.report.stage("train").reason)
     supernet = supernet.cpu().eval()
     space = supernet.search_space
     session.console.print(f"super-network: {space!r}, maximum {supernet.macs(space.maximum()) / 1e6:.2f} MMACs")
