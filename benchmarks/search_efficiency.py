@@ -133,7 +133,7 @@ def run_all(
     problem: Problem,
     algorithms: Sequence[str],
     seeds: Sequence[int],
-    num_evals: int,
+    num_evals: int | dict[str, int],
     settings: dict[str, Any],
 ) -> dict[str, list[Any]]:
     """``{algorithm: [SearchResult per seed]}``."""
@@ -145,12 +145,27 @@ def run_all(
         for seed in seeds:
             start = time.perf_counter()
             res = search(supernet, {"bootstrapNAS": {"search": settings}}, validate_fn, val_loader, bn_loader,
-                         algorithm=algo, num_evals=num_evals, seed=seed, objectives=["accuracy", "macs"], progress=False)  # fmt: skip
+                         algorithm=algo, num_evals=budget(num_evals, algo), seed=seed, objectives=["accuracy", "macs"], progress=False)  # fmt: skip
             print(
                 f"  {algo:>7} seed {seed}: {len(res.rows)} evaluations, {time.perf_counter() - start:.1f} s", flush=True
             )
             results.setdefault(algo, []).append(res)
     return results
+
+
+def budget(num_evals: int | dict[str, int], algorithm: str) -> int:
+    return num_evals.get(algorithm, num_evals["default"]) if isinstance(num_evals, dict) else num_evals
+
+
+def parse_budgets(default: int, items: Sequence[str]) -> dict[str, int]:
+    """``["NSGA2=1000", "random=1000"]`` -> per-algorithm budgets, others ``default``."""
+    out = {"default": default}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not value.isdigit():
+            raise SystemExit(f"--budget expects ALGORITHM=N (e.g. NSGA2=1000), got {item!r}")
+        out[name] = int(value)
+    return out
 
 
 def summarise(results: dict[str, list[Any]], fraction: float = 0.98) -> dict[str, Any]:
@@ -210,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--algorithms", nargs="+", default=["NSGA2", "random", "LINAS"])
     p.add_argument("--seeds", type=int, default=5, help="runs per algorithm (seeds 0..N-1)")
     p.add_argument("--num-evals", type=int, default=300)
+    p.add_argument("--budget", nargs="*", default=[], help="per-algorithm evaluations, e.g. NSGA2=1000 random=1000")
     p.add_argument("--population", type=int, default=20)
     p.add_argument("--fraction", type=float, default=0.98)
     p.add_argument(
@@ -222,7 +238,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     settings: dict[str, Any] = {"population": args.population, "num_bn_adaptation_samples": 0 if args.fake else 512}
     if args.linas:
         settings["linas"] = args.linas
-    results = run_all(problem, args.algorithms, range(args.seeds), args.num_evals, settings)
+    budgets = parse_budgets(args.num_evals, args.budget)
+    results = run_all(problem, args.algorithms, range(args.seeds), budgets, settings)
     summary = summarise(results, args.fraction)
     print(format_table(summary))
     if args.out is not None:
