@@ -165,7 +165,9 @@ def test_settings_from_config_legacy_keys_and_overrides():
     with pytest.raises(ValueError, match=r"bootstrapNAS.search.num_evals = 0 is not allowed; expected an integer >= 1"):
         SearchSettings.from_config({"num_evals": 0})
     with pytest.raises(ValueError, match=r"population = 1 is too small for NSGA2; expected >= 2"):
-        search(FakeSupernet(), {"population": 1}, fake_validate, [None], num_evals=5, progress=False)
+        search(
+            FakeSupernet(), {"population": 1, "algorithm": "NSGA2"}, fake_validate, [None], num_evals=5, progress=False
+        )
     with pytest.raises(ValueError, match=r"linas: unknown key\(s\) \['rounds'\]"):
         SearchSettings.from_config({"linas": {"rounds": 3}})
     with pytest.raises(TypeError, match="unknown setting 'num_eval'"):

@@ -1,8 +1,8 @@
 """Search for hardware-aware sub-networks of a super-network (pymoo-style: space, objectives, algorithm, result).
 
-``result = search(supernet, config, validate_fn, val_loader)`` measures subnets with NSGA2 (legacy default), RNSGA2,
-random or LINAS (predictor-guided, far fewer real evaluations; recommended) and returns a :class:`SearchResult` with
-every measurement, the measured Pareto front and the hypervolume history. Importing this package registers the
+``result = search(supernet, config, validate_fn, val_loader)`` measures subnets with LINAS (the default:
+predictor-guided, far fewer real evaluations), NSGA2 (legacy NNCF's default), RNSGA2 or random search, and returns a
+:class:`SearchResult` with every measurement, the measured Pareto front and the hypervolume history. Importing this package registers the
 built-in objectives and algorithms in ``nncf_bootstrapnas.registry``.
 """
 

@@ -32,9 +32,9 @@ class LinasSettings:
 
 @dataclass
 class SearchSettings:
-    """Every knob of a search, with the legacy BootstrapNAS defaults."""
+    """Every knob of a search; defaults as in schemas/search.schema.json (legacy ones, except the algorithm)."""
 
-    algorithm: str = "NSGA2"
+    algorithm: str = "LINAS"
     num_evals: int = 3000
     population: int = 40
     seed: int = 0
