@@ -15,6 +15,15 @@ if str(ROOT) not in sys.path:  # `examples` is a top-level package of the reposi
     sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module (small models: thread start-up costs more than it saves)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def digits_module():
     """The default digits data module (32x32, 3 channels, seed 0), built once per session (~1 s)."""

@@ -22,13 +22,7 @@ from nncf_bootstrapnas.generator import (
 )
 from nncf_bootstrapnas.generator.cost import onehot, split_onehot
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread in this module
 
 
 def make_supernet(name: str = "vgg11_bn"):

@@ -22,13 +22,7 @@ from nncf_bootstrapnas.evaluation import (
 )
 from nncf_bootstrapnas.registry import OBJECTIVES, SELECTION_MECHANISMS, ZERO_COST_PROXIES, RegistryError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread in this module
 
 
 def small_cnn(seed: int = 0) -> nn.Module:

@@ -20,13 +20,7 @@ from nncf_bootstrapnas.evaluation import (
 )
 from nncf_bootstrapnas.registry import RegistryError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread in this module
 
 
 @pytest.fixture(scope="module")

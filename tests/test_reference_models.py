@@ -17,12 +17,7 @@ from nncf_bootstrapnas.data import IGNORE_INDEX, DigitsDataModule
 NAMES = sorted(MODELS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread in this module
 
 
 def expected_shape(name: str, batch: int, num_classes: int) -> tuple[int, ...]:
