@@ -24,6 +24,7 @@ from torch import nn
 
 from examples.models import build_model, data_kwargs
 from nncf_bootstrapnas.data import IGNORE_INDEX, DigitsDataModule
+from nncf_bootstrapnas.evaluation import top1_accuracy
 
 # Name of each model's width-multiplier argument, for the CLI's --width.
 WIDTH_ARG = {
@@ -42,28 +43,9 @@ def _device_of(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
-@torch.no_grad()
 def evaluate_accuracy(model: nn.Module, loader: Iterable) -> float:
-    """Top-1 accuracy in percent; for dense outputs ``(N, K, H, W)`` over the pixels not equal to ``IGNORE_INDEX``.
-
-    The model's train/eval mode is restored afterwards.
-    """
-    was_training = model.training
-    model.eval()
-    device = _device_of(model)
-    correct = total = 0
-    try:
-        for images, targets in loader:
-            logits = model(images.to(device))
-            targets = targets.to(device)
-            valid = targets != IGNORE_INDEX
-            correct += int(((logits.argmax(dim=1) == targets) & valid).sum())
-            total += int(valid.sum())
-    finally:
-        model.train(was_training)
-    if total == 0:
-        raise ValueError("the loader yielded no labelled samples")
-    return 100.0 * correct / total
+    """Top-1 accuracy in percent (dense outputs: over labelled pixels); the library's ``top1_accuracy``."""
+    return top1_accuracy(model, loader)
 
 
 def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:

@@ -16,29 +16,10 @@ DEFAULT_PRETRAIN_EPOCHS = 3
 
 
 def torch_accuracy(model: Any, loader: Any) -> float:
-    """Top-1 accuracy (%) in torch, dense outputs over labelled pixels; the validate_fn of search/training."""
-    import torch
+    """Top-1 accuracy (%) in torch: the library's ``top1_accuracy`` (imported here so ``--help`` stays torch-free)."""
+    from nncf_bootstrapnas.evaluation import top1_accuracy
 
-    from nncf_bootstrapnas.data import IGNORE_INDEX
-
-    was_training = model.training
-    model.eval()
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    correct = total = 0
-    try:
-        with torch.no_grad():
-            for images, targets in loader:
-                logits = model(images.to(device))
-                targets = targets.to(device)
-                valid = targets != IGNORE_INDEX
-                correct += int(((logits.argmax(dim=1) == targets) & valid).sum())
-                total += int(valid.sum())
-    finally:
-        model.train(was_training)
-    if total == 0:
-        raise ValueError("the loader yielded no labelled samples")
-    return 100.0 * correct / total
+    return top1_accuracy(model, loader)
 
 
 @dataclass

@@ -36,6 +36,15 @@ def positive(kind: type) -> Any:
     return parse
 
 
+def add_pretrain_epochs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pretrain-epochs",
+        type=positive(int),
+        default=None,
+        help="epochs of pre-training (default: config 'epochs' or 3)",
+    )
+
+
 def load_supernet_session(args: argparse.Namespace, command: str) -> tuple[Any, Any, Any]:
     """(session, loaded supernet checkpoint, digits data) for the commands that start from a trained supernet."""
     from nncf_bootstrapnas.cli import checkpoints

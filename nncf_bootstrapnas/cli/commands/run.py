@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from nncf_bootstrapnas.cli.commands._shared import add_checkpoint, add_resume, add_search_budget, positive
+from nncf_bootstrapnas.cli.commands._shared import (
+    add_checkpoint,
+    add_pretrain_epochs,
+    add_resume,
+    add_search_budget,
+)
 from nncf_bootstrapnas.cli.session import add_common
 
 HELP = "whole pipeline: pre-train, super-network, train, search, export FP32/INT8, validate, benchmark, report"
@@ -22,12 +27,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     add_common(p)
     add_checkpoint(p, False, "pre-trained weights (state_dict) or a super-network checkpoint (skips training)")
     add_resume(p)
-    p.add_argument(
-        "--pretrain-epochs",
-        type=positive(int),
-        default=None,
-        help="epochs of pre-training (default: config 'epochs' or 3)",
-    )
+    add_pretrain_epochs(p)
     add_search_budget(p)
     p.set_defaults(handler=execute)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nncf_bootstrapnas.cli.commands._shared import add_checkpoint, add_resume, positive
+from nncf_bootstrapnas.cli.commands._shared import add_checkpoint, add_pretrain_epochs, add_resume
 from nncf_bootstrapnas.cli.session import add_common
 
 HELP = "pre-train (or load) the model, convert it to a super-network and train it; writes checkpoints/supernet.pth"
@@ -15,12 +15,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     add_common(p)
     add_checkpoint(p, False, "pre-trained weights (state_dict); default: pre-train on digits")
     add_resume(p)
-    p.add_argument(
-        "--pretrain-epochs",
-        type=positive(int),
-        default=None,
-        help="epochs of pre-training (default: config 'epochs' or 3)",
-    )
+    add_pretrain_epochs(p)
     p.set_defaults(handler=execute)
 
 
