@@ -14,30 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from nncf_bootstrapnas.data.errors import DataError
+from nncf_bootstrapnas.data.splits import stratified_split
+
 IGNORE_INDEX = -100  # torch's cross-entropy default: background pixels of segmentation targets
 NUM_CLASSES = 10
+DIGITS_CLASSES = tuple(str(d) for d in range(NUM_CLASSES))
 _MAX_PIXEL = 16.0
 
 Split = Literal["train", "val"]
-
-
-def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (train, val) indices with ``round(n_c * val_fraction)`` samples of every class ``c`` in val.
-
-    Implemented with numpy only (not ``train_test_split``) so that the split depends on ``seed`` alone, never on the
-    scikit-learn version.
-    """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    rng = np.random.default_rng(seed)
-    val: list[np.ndarray] = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        n_val = int(round(len(idx) * val_fraction))
-        val.append(rng.permutation(idx)[:n_val])
-    val_idx = np.sort(np.concatenate(val))
-    train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
-    return train_idx, val_idx
 
 
 class DigitsDataModule:
@@ -90,6 +75,7 @@ class DigitsDataModule:
         self.layout = layout
         self.target = target
         self.num_classes = NUM_CLASSES
+        self.class_names = DIGITS_CLASSES
 
         digits = load_digits()
         labels = np.asarray(digits.target, dtype=np.int64)
@@ -124,6 +110,11 @@ class DigitsDataModule:
         """Shape of one sample without the batch dimension, e.g. ``(3, 32, 32)``."""
         return tuple(self.images.shape[1:])
 
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """``("train", "val")``: digits has no separate test split; its accuracies are validation accuracies."""
+        return ("train", "val")
+
     def sample_size(self, batch: int = 1) -> list[int]:
         """``[batch, *input_shape]``, the form of an NNCF ``input_info.sample_size``."""
         return [batch, *self.input_shape]
@@ -157,13 +148,37 @@ class DigitsDataModule:
             generator=self._generator(offset) if shuffle else None,
         )
 
-    def train_loader(self, shuffle: bool = True, batch_size: int | None = None, drop_last: bool = False) -> DataLoader:
-        """Training split; each iteration reshuffles, reproducibly from ``seed``."""
-        return self._loader(self.train_indices, batch_size, shuffle, drop_last, offset=1)
+    def train_loader(
+        self,
+        shuffle: bool = True,
+        batch_size: int | None = None,
+        drop_last: bool = False,
+        num_samples: int | None = None,
+    ) -> DataLoader:
+        """Training split (or a fixed subset of ``num_samples``); each iteration reshuffles, reproducibly from ``seed``."""
+        idx = self.train_indices if num_samples is None else self._subset(num_samples, "train")
+        return self._loader(idx, batch_size, shuffle, drop_last, offset=1)
 
     def val_loader(self, batch_size: int | None = None) -> DataLoader:
         """Validation split in a fixed order."""
         return self._loader(self.val_indices, batch_size, shuffle=False, drop_last=False, offset=2)
+
+    def test_loader(self, batch_size: int | None = None) -> DataLoader:
+        """Digits has no test split (``splits``): report validation accuracies with :meth:`val_loader`."""
+        raise DataError("digits has no test split (splits: train, val); its accuracies are measured on val_loader()")
+
+    def bn_loader(self, num_samples: int | None = None, batch_size: int | None = None) -> DataLoader:
+        """Training images in a fixed order for BatchNorm re-estimation (all, or a fixed subset)."""
+        idx = self.train_indices if num_samples is None else self._subset(num_samples, "train")
+        return self._loader(idx, batch_size, shuffle=False, drop_last=False, offset=6)
+
+    def describe(self) -> str:
+        """One line for reports: source, shaping and split sizes."""
+        shape = "x".join(map(str, self.input_shape))
+        return (
+            f"digits: scikit-learn's bundled 1797 8x8 grey images; inputs {shape} ({self.layout}, {self.target} "
+            f"targets); {len(self.train_indices)} train / {len(self.val_indices)} val images (stratified, seed {self.seed})"
+        )
 
     def _subset(self, n: int, split: Split) -> np.ndarray:
         idx = self.indices(split)
