@@ -9,10 +9,21 @@ import pytest
 import torch
 from torch import nn
 
-from examples.models import INPUT_SHAPES, MODELS, SMALL_KWARGS, build_model, data_kwargs, example_input, input_shape
-from examples.models.efficientnet import StochasticDepth
-from examples.pretrain import evaluate_accuracy, load_pretrained, main, pretrain
+from examples.pretrain import main
 from nncf_bootstrapnas.data import IGNORE_INDEX, DigitsDataModule
+from nncf_bootstrapnas.evaluation import top1_accuracy as evaluate_accuracy
+from nncf_bootstrapnas.models import (
+    INPUT_SHAPES,
+    MODELS,
+    SMALL_KWARGS,
+    build_model,
+    data_kwargs,
+    example_input,
+    input_shape,
+    load_pretrained,
+    pretrain,
+)
+from nncf_bootstrapnas.models.efficientnet import StochasticDepth
 
 NAMES = sorted(MODELS)
 

@@ -15,9 +15,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from examples.models import MODELS, build_model, example_input
 from nncf_bootstrapnas.elasticity import SuperNetwork, create_supernet
 from nncf_bootstrapnas.graph.macs import count_macs
+from nncf_bootstrapnas.models import MODELS, build_model, example_input
 
 OPTIONS = {"width": {"min_width": 2, "width_multipliers": [1.0, 0.75, 0.5, 0.25]}, "kernel": {"max_num_kernels": 3}}
 _CACHE: dict[str, tuple] = {}

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch import nn
 
-from .search_space import SearchSpace
+from .inputs import example_from_input_info, is_nested
 from .supernet import SuperNetwork
+from .verify import self_check
 
 logger = logging.getLogger("nncf_bootstrapnas")
 
@@ -32,74 +32,51 @@ def _elasticity_options(config: Mapping[str, Any] | None) -> dict[str, Any]:
     return schemas().fill_defaults(section, ELASTICITY_SCHEMA)
 
 
-def _example_inputs(config: Mapping[str, Any] | None, example_input: Any) -> tuple[torch.Tensor, ...]:
+def _example_inputs(
+    config: Mapping[str, Any] | None, example_input: Any, example_kwargs: Mapping[str, Any] | None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Positional and keyword example arguments, as ``forward`` receives them (nested containers allowed)."""
+    kwargs = dict(example_kwargs or {})
     if example_input is not None:
-        return tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
+        if isinstance(example_input, (tuple, list)):
+            return tuple(example_input), kwargs
+        return (example_input,), kwargs
+    info = config.get("input_info") if isinstance(config, Mapping) else None
+    if info and is_nested(info):
+        args, from_info = example_from_input_info(info)
+        return args, {**from_info, **kwargs}
     if config is not None and hasattr(config, "example_inputs"):
-        return tuple(config.example_inputs())
-    info = (config or {}).get("input_info") if config is not None else None
+        extra = config.example_kwargs() if hasattr(config, "example_kwargs") else {}
+        return tuple(config.example_inputs()), {**extra, **kwargs}
     if not info:
         raise ValueError("create_supernet: no example_input given and the config has no input_info.sample_size")
-    infos = info if isinstance(info, list) else [info]
-    return tuple(torch.randn(*i["sample_size"]) for i in infos)
+    args, from_info = example_from_input_info(info)
+    return args, {**from_info, **kwargs}
 
 
 def create_supernet(
     model: nn.Module,
     config: Mapping[str, Any] | None = None,
-    example_input: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    example_input: Any = None,
     copy_model: bool = True,
+    example_kwargs: Mapping[str, Any] | None = None,
 ) -> SuperNetwork:
     """Turn a (pre-trained) model into a weight-sharing super-network.
 
     ``config`` is a loaded NNCF-style config (its ``bootstrapNAS.training.elasticity`` section is used) or the
-    elasticity section itself. The model is deep-copied unless ``copy_model=False``.
+    elasticity section itself. ``example_input`` is one tensor (the only positional argument) or a tuple/list of the
+    positional arguments, each a tensor or a nested tuple/list/dict of tensors as ``forward`` receives it (a model
+    taking one tuple gets ``example_input=((a, b),)``); ``example_kwargs`` are keyword arguments. The model is
+    deep-copied unless ``copy_model=False``. Warnings name every requested dimension that got no variable; the full
+    story is ``supernet.generation_report()``.
     """
     options = _elasticity_options(config)
-    inputs = _example_inputs(config, example_input)
+    args, kwargs = _example_inputs(config, example_input, example_kwargs)
     target = copy.deepcopy(model) if copy_model else model
-    supernet = SuperNetwork(target, inputs, options)
-    _self_check(supernet)
+    supernet = SuperNetwork(target, args, options, kwargs)
+    self_check(supernet)
+    report = supernet.generation_report()
+    for warning in report.warnings:
+        logger.warning("generation: %s", warning)
     logger.info("super-network: %r", supernet.search_space)
     return supernet
-
-
-def _runs(supernet: SuperNetwork, config: dict) -> Exception | None:
-    try:
-        supernet.activate(config)
-        with torch.no_grad():
-            supernet(*supernet.example_input)
-    except Exception as exc:  # noqa: BLE001 - any failure means the analysis misjudged something
-        return exc
-    return None
-
-
-def _self_check(supernet: SuperNetwork) -> None:
-    """Run the minimum subnet once. Should a construct have been misjudged, freeze exactly the variables that break
-    the forward pass (one log line each) instead of failing later in training or search."""
-    was_training = supernet.training
-    supernet.eval()
-    try:
-        if _runs(supernet, supernet.search_space.minimum()) is None:
-            return
-        bad = []
-        for var in supernet.search_space.variables:
-            error = _runs(supernet, {var.dim: {var.key: var.minimum}})
-            if error is not None:
-                logger.warning("%s is not elastic: its smallest choice fails at run time (%s)", var.name, error)
-                bad.append(var)
-        keep = [v for v in supernet.search_space.variables if v not in bad]
-        names = {v.name for v in keep}
-        supernet.search_space = supernet.stage_space = SearchSpace(keep)
-        supernet.width_groups = [g for g in supernet.width_groups if f"width/{g.name}" in names]
-        supernet.block_groups = [b for b in supernet.block_groups if f"depth/{b.name}" in names]
-        supernet.kernel_choices = {k: c for k, c in supernet.kernel_choices.items() if f"kernel/{k}" in names}
-        supernet._root_to_group = {g.root: g for g in supernet.width_groups}
-        error = _runs(supernet, supernet.search_space.minimum())
-        if error is not None:
-            raise RuntimeError(
-                f"create_supernet: the minimum subnet still fails after freezing {len(bad)} variables: {error}"
-            )
-    finally:
-        supernet.activate(None)
-        supernet.train(was_training)

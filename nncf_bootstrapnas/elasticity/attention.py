@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .modules import ELASTIC_CLASSES, ElasticState
+from .modules import ELASTIC_CLASSES
+from .views import ElasticState
 
 
 def _attention(

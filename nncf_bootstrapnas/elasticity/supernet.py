@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,12 +12,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..graph.analysis import AnalysedGraph, analyse, matches_scope
-from ..graph.layout import active_indices
+from ..graph.analysis import AnalysedGraph, analyse
+from ..graph.layout import layout_groups
 from . import attention as _attention  # noqa: F401  (registers the elastic attention layer)
-from .depth import make_skippable, strip_skippable
-from .modules import ELASTIC_CLASSES, active_param_count, conv_kernel_choices, index_len, is_elastic, make_elastic
+from .attention import ElasticMultiheadAttention
+from .depth import skipped_stand_in
+from .inputs import build_inputs, describe_inputs
+from .kernel import KernelPlan, add_kernel_transforms, find_kernels
+from .modules import active_param_count
+from .plans import Activation, ModulePlan, accessors, build_plans
+from .report import GenerationReport, build_report
 from .search_space import SearchSpace, SearchSpaceError, Variable
+from .views import ACTIVE, is_view_elastic, make_elastic, make_skippable, materialize
 from .width import WidthConfigError, apply_permutations, build_width_groups, group_importance, sort_permutation
 
 logger = logging.getLogger("nncf_bootstrapnas")
@@ -26,12 +33,19 @@ STATE_FORMAT = "nncf_bootstrapnas.supernet/1"
 class SuperNetwork(nn.Module):
     """Wraps ``model`` (a deep copy); ``state_dict`` keys are the model's own, so pre-trained checkpoints load as-is."""
 
-    def __init__(self, model: nn.Module, example_input: Sequence[torch.Tensor], options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        example_input: Sequence[Any],
+        options: Mapping[str, Any],
+        example_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.example_input = tuple(example_input)
+        self.example_kwargs = dict(example_kwargs or {})
         self.options = copy.deepcopy(dict(options))
-        dims = list(self.options.get("available_elasticity_dims", ["kernel", "width", "depth"]))
+        self.dims_requested = list(self.options.get("available_elasticity_dims", ["kernel", "width", "depth"]))
         depth_opts = self.options.get("depth", {}) or {}
         self.analysis: AnalysedGraph = analyse(
             model,
@@ -39,15 +53,30 @@ class SuperNetwork(nn.Module):
             skipped_blocks=depth_opts.get("skipped_blocks"),
             min_block_size=depth_opts.get("min_block_size"),
             max_block_size=depth_opts.get("max_block_size"),
-            with_depth="depth" in dims,
+            with_depth="depth" in self.dims_requested,
+            example_kwargs=self.example_kwargs,
+            sequential_blocks=bool(depth_opts.get("sequential_blocks", False)),
         )
         scopes = {k: self.options.get(k) for k in ("ignored_scopes", "target_scopes")}
-        self.width_groups = (
-            build_width_groups(self.analysis, self.options.get("width", {}) or {}, scopes) if "width" in dims else []
-        )
-        self.block_groups = self.analysis.block_groups if "depth" in dims else []
-        self.kernel_choices = self._find_kernels(scopes) if "kernel" in dims else {}
-        self._make_modules_elastic()
+        self.width_groups, self.group_status = build_width_groups(self.analysis, self.options.get("width", {}), scopes)
+        if "width" not in self.dims_requested:
+            self.width_groups = []
+        self.block_groups = self.analysis.block_groups if "depth" in self.dims_requested else []
+        self.kernel_plans: dict[str, KernelPlan] = {}
+        self.kernel_status: dict[str, str] = {}
+        if "kernel" in self.dims_requested:
+            max_num = int(self.options["kernel"]["max_num_kernels"])
+            self.kernel_plans, self.kernel_status = find_kernels(self.model, self.analysis, max_num, scopes)
+        self.dropped: dict[str, str] = {}  # variable name -> why the self-check removed it
+        self._build()
+
+    # ---- construction -----------------------------------------------------------------------------------------------
+    @property
+    def kernel_choices(self) -> dict[str, tuple[int, ...]]:
+        return {p: plan.choices for p, plan in self.kernel_plans.items()}
+
+    def _build(self) -> None:
+        """Search space, module plans, elastic classes and the MAC table from the current variables."""
         variables = [Variable("kernel", k, c) for k, c in self.kernel_choices.items()]
         variables += [Variable("width", g.name, g.choices) for g in self.width_groups]
         variables += [Variable("depth", b.name, tuple(range(len(b.blocks) + 1))) for b in self.block_groups]
@@ -55,61 +84,52 @@ class SuperNetwork(nn.Module):
         self.stage_space = self.search_space
         self.stage: dict[str, Any] = {"dims": self.search_space.dims, "width_indicator": None, "depth_indicator": None}
         self._root_to_group = {g.root: g for g in self.width_groups}
+        roots = set(self._root_to_group)
+        self._plans: list[ModulePlan] = build_plans(self.model, self.analysis, roots, self.kernel_plans)
+        self._make_modules_elastic()
+        self._prepare_mac_table(roots)
         self._active: dict[str, dict[str, int]] = self.search_space.maximum()
-        self._prepare_mac_table()
         self.activate(None)
 
-    # ---- construction -----------------------------------------------------------------------------------------------
-    def _find_kernels(self, scopes: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-        max_num = int(self.options["kernel"]["max_num_kernels"])
-        result = {}
-        for path in self.analysis.graph.leaf_calls:
-            module = self.model.get_submodule(path)
-            if type(module) not in ELASTIC_CLASSES or matches_scope(path, scopes.get("ignored_scopes")):
-                continue
-            if scopes.get("target_scopes") and not matches_scope(path, scopes["target_scopes"]):
-                continue
-            choices, why = conv_kernel_choices(module, max_num)
-            if why:
-                logger.info("kernel of %s is not elastic: %s", path, why)
-            elif choices:
-                result[path] = choices
-        return result
-
     def _make_modules_elastic(self) -> None:
-        ch = self.analysis.channels
-        names = set(ch.producers) | set(ch.consumers) | set(ch.channelwise) | set(self.kernel_choices) | set(ch.heads)
-        for path in sorted(names):
+        for plan in self._plans:
+            make_elastic(plan.module, plan.names())
+            if plan.kernel is not None:
+                add_kernel_transforms(plan.module, plan.kernel.choices)
+        for path in accessors(self.analysis, self._plans):
+            make_elastic(self.model.get_submodule(path) if path else self.model)
+        for path in self.analysis.channels.heads:
             module = self.model.get_submodule(path)
-            if type(module) not in ELASTIC_CLASSES:
-                continue
-            if path in self.kernel_choices:
-                make_elastic(module, kernel_choices=self.kernel_choices[path])
-            else:
-                make_elastic(module)
+            if not isinstance(module, ElasticMultiheadAttention):
+                module.__class__ = ElasticMultiheadAttention
+                module.setup_elastic()
         for group in self.block_groups:
             for block in group.blocks:
                 for path in block.paths:
                     make_skippable(self.model.get_submodule(path))
 
-    def _prepare_mac_table(self) -> None:
-        """Per leaf call: MACs at full size and the sizes they scale with (exact integer scaling)."""
-        self._mac_table: list[tuple[int, str | None, int]] = []  # (op index, elastic module or None, static MACs)
+    def _prepare_mac_table(self, roots: set[int]) -> None:
+        """Per op with MACs: MACs at full size, the layouts with a width variable they scale with, the kernel."""
+        ch = self.analysis.channels
+        kernel_ops = {u.op: u.module for u in ch.layers if u.graph == 0 and u.module in self.kernel_plans}
+        self._mac_table: list[tuple[int, int, tuple, str | None]] = []
         for op in self.analysis.graph.ops:
             if op.static_macs:
-                module = op.module if op.module and is_elastic(self.model.get_submodule(op.module)) else None
-                self._mac_table.append((op.index, module, op.static_macs))
+                layouts = tuple(lay for lay in ch.mac_layouts.get(op.index, ())
+                                if any(ch.root(g) in roots for g in layout_groups(lay)))  # fmt: skip
+                self._mac_table.append((op.index, op.static_macs, layouts, kernel_ops.get(op.index)))
 
     # ---- activation -------------------------------------------------------------------------------------------------
     def _width_of(self, cfg: Mapping[str, Mapping[str, int]]):  # noqa: ANN202
         ch = self.analysis.channels
         widths = cfg.get("width", {})
+        cache: dict[int, int] = {}
 
         def width_of(gid: int) -> int:
-            group = self._root_to_group.get(ch.root(gid))
-            if group is None:
-                return ch.uf.size[ch.root(gid)]
-            return int(widths.get(group.name, group.size))
+            if gid not in cache:
+                group = self._root_to_group.get(ch.root(gid))
+                cache[gid] = ch.uf.size[ch.root(gid)] if group is None else int(widths.get(group.name, group.size))
+            return cache[gid]
 
         return width_of
 
@@ -123,31 +143,18 @@ class SuperNetwork(nn.Module):
     def activate(self, config: Mapping[str, Mapping[str, int]] | None) -> None:
         cfg = self.search_space.validate(config)
         width_of = self._width_of(cfg)
+        activation = Activation(width_of, {k: int(v) for k, v in cfg.get("kernel", {}).items()})
+        for plan in self._plans:
+            activation.apply(plan)
         ch = self.analysis.channels
-        for path, gid in ch.producers.items():
-            m = self.model.get_submodule(path)
-            if is_elastic(m):
-                w, full = width_of(gid), ch.uf.size[ch.root(gid)]
-                m._bnas.out_index = None if w == full else slice(0, w)
-        for path, layout in ch.consumers.items():
-            m = self.model.get_submodule(path)
-            if is_elastic(m):
-                m._bnas.in_index = active_indices(layout, width_of)
-        for path, layout in ch.channelwise.items():
-            m = self.model.get_submodule(path)
-            if is_elastic(m):
-                m._bnas.channel_index = active_indices(layout, width_of)
         for path, gid in ch.heads.items():
-            m = self.model.get_submodule(path)
             w, full = width_of(gid), ch.uf.size[ch.root(gid)]
-            m._bnas.channel_index = None if w == full else slice(0, w)
-        for path in self.kernel_choices:
-            self.model.get_submodule(path)._bnas.kernel = int(cfg["kernel"][path])
+            self.model.get_submodule(path)._bnas.channel_index = None if w == full else slice(0, w)
         skipped = {p for b in self._skipped_blocks(cfg) for p in b.paths}
         for group in self.block_groups:
             for block in group.blocks:
                 for path in block.paths:
-                    self.model.get_submodule(path)._bnas_skip = path in skipped
+                    self.model.get_submodule(path).__dict__["_bnas_skip"] = path in skipped
         self._active = cfg
 
     @property
@@ -169,92 +176,93 @@ class SuperNetwork(nn.Module):
         }
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        return self.model(*args, **kwargs)
+        ACTIVE[0] += 1
+        try:
+            return self.model(*args, **kwargs)
+        finally:
+            ACTIVE[0] -= 1
 
     # ---- costs ------------------------------------------------------------------------------------------------------
-    def _module_active(self, path: str, width_of) -> tuple[float, float]:  # noqa: ANN001
-        """(active/full) factor numerator and denominator for one elastic layer's MACs."""
-        m = self.model.get_submodule(path)
-        ch = self.analysis.channels
-        num = den = 1
-        if path in ch.producers:
-            gid = ch.producers[path]
-            num *= width_of(gid)
-            den *= ch.uf.size[ch.root(gid)]
-        for table in (ch.consumers, ch.channelwise):
-            if path in table:
-                idx = active_indices(table[path], width_of)
-                full = sum(s.size * s.repeat for s in table[path])
-                num *= index_len(idx, full)
-                den *= full
-        if path in ch.heads:
-            gid = ch.heads[path]
-            num *= width_of(gid)
-            den *= ch.uf.size[ch.root(gid)]
-        if path in self.kernel_choices:
-            k, kmax = self._active_kernel(path), self.kernel_choices[path][0]
-            nd = len(m.kernel_size)
-            num *= k**nd
-            den *= kmax**nd
-        return num, den
-
-    def _active_kernel(self, path: str) -> int:
-        return int(self._cost_cfg["kernel"][path])
-
     def macs(self, config: Mapping[str, Mapping[str, int]] | None = None) -> int:
         """Exact MACs of one forward on ``example_input`` (batch as given) for the active or given subnet."""
         cfg = self._active if config is None else self.search_space.validate(config)
-        self._cost_cfg = cfg
-        width_of = self._width_of(cfg)
+        activation = Activation(self._width_of(cfg), {})
         skipped = [(b.start, b.end) for b in self._skipped_blocks(cfg)]
+        kernels = cfg.get("kernel", {})
         total = 0
-        for index, module, static in self._mac_table:
+        for index, static, layouts, kernel_path in self._mac_table:
             if any(s <= index < e for s, e in skipped):
                 continue
-            if module is None:
-                total += static
-            else:
-                num, den = self._module_active(module, width_of)
-                total += static * num // den
+            num = den = 1
+            for layout in layouts:
+                num *= activation.length(layout)
+                den *= sum(s.length for s in layout)
+            if kernel_path is not None:
+                nd = len(self.model.get_submodule(kernel_path).__dict__["kernel_size"])
+                num *= int(kernels[kernel_path]) ** nd
+                den *= self.kernel_plans[kernel_path].choices[0] ** nd
+            total += static * num // den
         return int(total)
 
     def params(self, config: Mapping[str, Mapping[str, int]] | None = None) -> int:
         """Parameters of the extracted subnet for the active or given config (kernel transforms are not part of it)."""
+        cfg = self._active if config is None else self.search_space.validate(config)
+        activation = Activation(self._width_of(cfg), {})
+        skipped = [p for b in self._skipped_blocks(cfg) for p in b.paths]
+        ch, graph = self.analysis.channels, self.analysis.graph
+        heads = list(ch.heads)
+
+        def inside(path: str, prefixes: list[str]) -> bool:
+            return any(path == s or path.startswith(s + ".") for s in prefixes)
+
+        total = 0
         previous = self._active
-        if config is not None:
-            self.activate(config)
+        if heads and config is not None:
+            self.activate(cfg)
         try:
-            skipped = [p for b in self._skipped_blocks(self._active) for p in b.paths]
-            skipped += list(self.analysis.channels.heads)  # their out_proj is counted with the attention layer
-            total = 0
-            for path, module in self.model.named_modules():
-                if any(path.startswith(s + ".") for s in skipped) or (path in skipped and not is_elastic(module)):
-                    continue
-                if is_elastic(module):
-                    total += active_param_count(module)
-                else:
-                    total += sum(p.numel() for p in module.parameters(recurse=False))
-            return int(total)
+            for path in heads:
+                if not inside(path, skipped):
+                    total += active_param_count(self.model.get_submodule(path))
         finally:
-            if config is not None:
+            if heads and config is not None:
                 self.activate(previous)
+        kernels = cfg.get("kernel", {})
+        for name, param in self.model.named_parameters():
+            owners = graph.param_owners.get(name, [])
+            if "kernel_transform_" in name or all(inside(p, skipped) or inside(p, heads) for p, _ in owners):
+                continue
+            shape = list(param.shape)
+            for dim in range(len(shape)):
+                layout = ch.params.get((name, dim))
+                if layout is not None and any(ch.root(g) in self._root_to_group for g in layout_groups(layout)):
+                    shape[dim] = activation.length(layout)
+            path = owners[0][0] if owners else ""
+            if path in self.kernel_plans and owners[0][1] == "weight":
+                shape[2:] = [int(kernels[path])] * (len(shape) - 2)
+            total += math.prod(shape)
+        return int(total)
 
     # ---- extraction -------------------------------------------------------------------------------------------------
     def extract(self, config: Mapping[str, Mapping[str, int]] | None = None) -> nn.Module:
-        """A plain, physically smaller copy of the subnet: ordinary torch modules, no elastic code."""
+        """A plain, physically smaller copy of the subnet: the user's own classes, no elastic code."""
         previous = self._active
         if config is not None:
             self.activate(config)
         try:
             result = copy.deepcopy(self.model)
-            skipped = {p for b in self._skipped_blocks(self._active) for p in b.paths}
-            for path in sorted(skipped, key=len):
-                result.set_submodule(path, nn.Identity())
+            blocks = {p: b for b in self._skipped_blocks(self._active) for p in b.paths}
+            done: list[str] = []
+            for path in sorted(blocks, key=len):
+                if not any(path.startswith(d + ".") for d in done):
+                    result.set_submodule(path, skipped_stand_in(blocks[path].plain))
+                    done.append(path)
+            memo: dict[int, torch.Tensor] = {}
             for path, module in list(result.named_modules()):
-                if is_elastic(module):
+                if isinstance(module, ElasticMultiheadAttention):
                     result.set_submodule(path, module.to_static())
-                elif hasattr(type(module), "_bnas_base"):
-                    strip_skippable(module)
+            for module in list(result.modules()):
+                if is_view_elastic(module):
+                    materialize(module, memo)
             return result
         finally:
             if config is not None:
@@ -280,8 +288,18 @@ class SuperNetwork(nn.Module):
                 )
             for g in [g for g in self.width_groups if g not in groups]:
                 logger.warning("external importance has no entry for width group %s: its order is kept", g.name)
-        perms = {g.root: sort_permutation(group_importance(self.model, g, kind, external)) for g in groups}
+        perms = {}
+        for g in groups:
+            score = group_importance(self.model, self.analysis, g, kind, external)
+            if kind == "external" and g.unit > 1:
+                score = score.reshape(-1, g.unit).sum(1)
+            perms[g.root] = sort_permutation(score, g.unit)
         apply_permutations(self.model, self.analysis, perms)
+
+    # ---- report -----------------------------------------------------------------------------------------------------
+    def generation_report(self) -> GenerationReport:
+        """Every prunable layer and channel group with its status, the depth blocks and the kernels (see report.py)."""
+        return build_report(self)
 
     # ---- state ------------------------------------------------------------------------------------------------------
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:  # noqa: D102
@@ -299,12 +317,10 @@ class SuperNetwork(nn.Module):
         return result
 
     def get_state(self) -> dict[str, Any]:
-        return {
+        state = {
             "format": STATE_FORMAT,
             "options": self.options,
-            "example_input": [
-                {"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", "")} for t in self.example_input
-            ],
+            "example_input": describe_inputs(self.example_input),
             "search_space": self.search_space.to_json(),
             "width_groups": {g.name: g.to_json() for g in self.width_groups},
             "block_groups": {b.name: [list(x.paths) for x in b.blocks] for b in self.block_groups},
@@ -312,13 +328,21 @@ class SuperNetwork(nn.Module):
             "active_config": self.active_config,
             "stage": copy.deepcopy(self.stage),
         }
+        if self.example_kwargs:
+            state["example_kwargs"] = describe_inputs(self.example_kwargs)
+        if self.dropped:
+            state["dropped"] = dict(self.dropped)
+        return state
 
     @classmethod
     def from_state(cls, model: nn.Module, state: Mapping[str, Any], deep_copy: bool = True) -> SuperNetwork:
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"supernet state: format {state.get('format')!r} is not {STATE_FORMAT!r}")
-        inputs = [torch.zeros(s["shape"], dtype=getattr(torch, s["dtype"])) for s in state["example_input"]]
-        sn = cls(copy.deepcopy(model) if deep_copy else model, inputs, state["options"])
+        inputs = build_inputs(state["example_input"])
+        kwargs = build_inputs(state.get("example_kwargs") or {})
+        sn = cls(copy.deepcopy(model) if deep_copy else model, inputs, state["options"], kwargs)
+        if state.get("dropped"):
+            sn.drop_variables(state["dropped"])
         mine = sn.search_space.to_json()
         if mine != state["search_space"]:
             theirs = {v["dim"] + "/" + v["key"]: v["choices"] for v in state["search_space"]["variables"]}
@@ -331,6 +355,18 @@ class SuperNetwork(nn.Module):
         )
         sn.activate(state.get("active_config"))
         return sn
+
+    def drop_variables(self, reasons: Mapping[str, str]) -> None:
+        """Remove variables (``dim/key`` -> why) from the space; their layers keep their full size."""
+        self.dropped.update(reasons)
+        names = set(reasons)
+        self.width_groups = [g for g in self.width_groups if f"width/{g.name}" not in names]
+        self.block_groups = [b for b in self.block_groups if f"depth/{b.name}" not in names]
+        for path in [p for p in self.kernel_plans if f"kernel/{p}" in names]:
+            del self.kernel_plans[path]
+            self.kernel_status[path] = reasons[f"kernel/{path}"]
+        self.activate(None)
+        self._build()
 
     def extra_repr(self) -> str:
         return f"search_space={self.search_space!r}"

@@ -1,255 +1,155 @@
-"""Channel-layout rules for function ops (elementwise, concat, reshape, permute, reductions, indexing).
+"""Channel-layout rules for shape functions (elementwise, concat, reshape, permute, reductions, indexing, splits).
 
-Mixed into the propagator of ``channels.py``; each rule maps the input layouts of one op to its output layouts,
-merging groups that meet and freezing (with a reason) groups whose channels it would mix.
+Each rule maps the input layouts of one op to its output layouts, merging groups that meet and freezing (with a
+reason) groups whose channels it would mix. Values computed from parameters only ("derived") carry, instead of
+layouts, the parameter dimensions they come from (``porig``), so that ``self.gamma.view(1, -1, 1, 1)`` is still known
+to be ``gamma``'s dimension 0 when it meets the channels.
 """
 
 from __future__ import annotations
 
-import math
-
-from .layout import Layout, Segment, layout_groups, unify_layouts, with_repeat
+from .channels import Operand, PropagatorBase, _tensors
+from .layout import Layout, layout_groups, segment, unify_layouts, with_repeat, with_unit
+from .op_kinds import (
+    ALONG,
+    BROADCAST,
+    CAT,
+    ELEMENTWISE,
+    PERMUTE,
+    POINTWISE,
+    REDUCE,
+    REORDER,
+    RESHAPE,
+    SPATIAL,
+    SPLIT,
+    arg,
+    base_name,
+    broadcast_map,
+    flat_ints,
+    getitem_map,
+    permutation,
+    reshape_map,
+)
 from .tracer import Op, TensorArg
 
-_POINTWISE = {
-    "relu", "relu6", "hardtanh", "sigmoid", "hardsigmoid", "hardswish", "silu", "gelu", "tanh", "elu", "selu", "celu",
-    "leaky_relu", "softplus", "mish", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
-    "feature_alpha_dropout", "abs", "neg", "__neg__", "exp", "log", "sqrt", "rsqrt", "clamp", "clip", "clamp_min",
-    "clamp_max", "contiguous", "clone", "float", "double", "half", "bfloat16", "to", "type", "detach", "sign", "square",
-    "erf", "sin", "cos", "reciprocal", "nan_to_num", "sigmoid_", "relu_", "hardtanh_", "hardswish_", "silu_",
-    "hardsigmoid_", "leaky_relu_", "elu_", "clamp_", "__pos__", "softsign", "tanhshrink", "logsigmoid", "threshold",
-    "threshold_", "rrelu", "glu_skip", "requires_grad_", "cpu", "cuda",
-}  # fmt: skip
-_SPATIAL = {
-    "avg_pool1d", "avg_pool2d", "avg_pool3d", "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_avg_pool1d",
-    "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
-    "lp_pool1d", "lp_pool2d", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
-    "max_pool2d_with_indices", "adaptive_max_pool2d_with_indices", "boolean_dispatch",
-}  # fmt: skip
-_ELEMENTWISE = {
-    "add", "sub", "mul", "div", "true_divide", "maximum", "minimum", "where", "pow", "__pow__", "__add__", "__radd__",
-    "__iadd__", "__sub__", "__rsub__", "__isub__", "__mul__", "__rmul__", "__imul__", "__truediv__", "__rtruediv__",
-    "__itruediv__", "__div__", "add_", "sub_", "mul_", "div_", "addcmul", "lerp", "masked_fill", "fmax", "fmin",
-}  # fmt: skip
-_REDUCE = {"mean", "sum", "amax", "amin", "max", "min", "norm", "std", "var", "logsumexp", "prod", "argmax", "argmin"}
-_ALONG = {"softmax", "log_softmax", "cumsum", "cumprod", "normalize"}  # position-wise: fine along channels
-_REORDER = {"flip", "roll", "sort", "topk", "fliplr", "flipud", "argsort"}  # would move channels: not along them
-_SPLIT = {"chunk", "split", "unbind", "narrow", "tensor_split", "split_with_sizes", "hsplit", "vsplit"}
-_RESHAPE = {"view", "reshape", "view_as", "reshape_as", "unflatten"}
-_PERMUTE = {"permute", "transpose", "swapaxes", "swapdims", "t", "T", "mT", "movedim", "moveaxis"}
-_CAT = {"cat", "concat", "concatenate"}
 
-
-def _tensor_args(obj) -> list[TensorArg]:  # noqa: ANN001
-    if isinstance(obj, TensorArg):
-        return [obj]
-    if isinstance(obj, (list, tuple)):
-        return [t for o in obj for t in _tensor_args(o)]
-    if isinstance(obj, dict):
-        return [t for o in obj.values() for t in _tensor_args(o)]
-    return []
-
-
-def _arg(op: Op, pos: int, name: str, default=None):  # noqa: ANN001, ANN202
-    if name in op.kwargs:
-        return op.kwargs[name]
-    return op.args[pos] if len(op.args) > pos else default
-
-
-def _flat_ints(obj) -> list[int]:  # noqa: ANN001
-    if isinstance(obj, bool):
-        return []
-    if isinstance(obj, int):
-        return [obj]
-    if isinstance(obj, (list, tuple)):
-        return [i for o in obj for i in _flat_ints(o)]
-    return []
-
-
-class FunctionRules:
-    """Needs ``self.g`` (traced graph), ``self.a`` (analysis), ``self.ann/set_ann/block_inputs/where``."""
+class FunctionRules(PropagatorBase):
+    """Shape rules; ``layer_op``/``matmul`` come from ``LayerRules``."""
 
     def function_op(self, op: Op) -> None:
-        name = op.name
-        base = name.rstrip("_") if name.endswith("_") and not name.startswith("__") else name
-        outs = op.outputs
-        x = op.inputs[0] if op.inputs else None
-        if base in _POINTWISE or name in _POINTWISE:
-            ann = self.ann(x)
-            if all(self.g.shape(o) == self.g.shape(x) for o in outs):
-                for o in outs:
-                    self.set_ann(o, dict(ann))
-            else:
-                self.block_inputs(op, "shape-changing op")
-        elif base in _SPATIAL:
-            ann = dict(self.ann(x))
-            if set(ann) - {1} or any(self.g.shape(o)[1] != self.g.shape(x)[1] for o in outs):
+        name, base = op.name, base_name(op.name)
+        if self.layer_op(op):
+            return
+        if base in POINTWISE or name in POINTWISE:
+            self.pointwise(op)
+        elif base in SPATIAL:
+            ann = dict(self.ann(op.inputs[0]))
+            x = op.inputs[0]
+            if set(ann) - {1} or any(len(self.g.shape(o)) < 2 or self.g.shape(o)[1] != self.g.shape(x)[1]
+                                     for o in op.outputs):  # fmt: skip
                 self.block_inputs(op, "pooling over channels")
             else:
-                for o in outs:
+                for o in op.outputs:
                     self.set_ann(o, dict(ann))
-        elif base in _ELEMENTWISE or name in _ELEMENTWISE:
+        elif base in ELEMENTWISE or name in ELEMENTWISE:
             self.elementwise(op)
-        elif base in _CAT:
+        elif base in CAT:
             self.concat(op)
-        elif base in _RESHAPE or base == "flatten":
+        elif base in RESHAPE:
             self.reshape(op)
-        elif base in _PERMUTE:
-            self.permute(op)
-        elif base in ("unsqueeze", "squeeze", "expand", "expand_as", "broadcast_to"):
-            self.align_right_or_by_shape(op)
-        elif base in _REDUCE or base in _ALONG or base in _REORDER:
+        elif base in PERMUTE:
+            order = permutation(op, len(self.g.shape(op.inputs[0])))
+            if order is None:
+                self.block_inputs(op, "unsupported dimension move")
+            else:
+                self.set_ann(op.outputs[0], {order.index(d): lay for d, lay in self.ann(op.inputs[0]).items()})
+        elif base in BROADCAST:
+            self.broadcast(op)
+        elif base in REDUCE or base in ALONG or base in REORDER:
             self.reduce(op, base)
-        elif base in _SPLIT:
-            dim = _arg(op, 2 if base in ("narrow",) else 2, "dim", 0)
-            dim = dim % len(self.g.shape(x)) if isinstance(dim, int) else None
-            ann = self.ann(x)
-            if dim is None or dim in ann:
-                self.block_inputs(op, "split along channels")
-                return
-            for o in outs:
-                if len(self.g.shape(o)) == len(self.g.shape(x)):
-                    self.set_ann(o, dict(ann))
-                else:
-                    self.set_ann(o, {(d if d < dim else d - 1): lay for d, lay in ann.items()})
+        elif base in SPLIT:
+            self.split(op, base)
         elif base == "__getitem__":
             self.getitem(op)
         elif base == "pad":
-            pad = _arg(op, 1, "pad", ())
-            nd = len(self.g.shape(x))
-            padded = set(range(nd - len(pad) // 2, nd))
-            if padded & set(self.ann(x)):
-                self.block_inputs(op, "padding along channels")
-            else:
-                self.set_ann(outs[0], dict(self.ann(x)))
+            self.pad(op)
+        elif base in ("index_select", "repeat", "tile", "repeat_interleave"):
+            self.along_other_dims(op, base)
         else:
             self.block_inputs(op, "unsupported op")
 
+    # ---- simple rules -----------------------------------------------------------------------------------------------
+    def pointwise(self, op: Op) -> None:
+        x = op.inputs[0]
+        if all(self.g.shape(o) == self.g.shape(x) for o in op.outputs):
+            for o in op.outputs:
+                self.set_ann(o, dict(self.ann(x)))
+        elif self.ann(x):
+            self.block_inputs(op, "shape-changing op")
+
     def elementwise(self, op: Op) -> None:
+        if not op.outputs:
+            return
         out = op.outputs[0]
         oshape = self.g.shape(out)
         n = len(oshape)
-        operands: list[tuple[tuple[int, ...], dict[int, Layout]]] = []
-        for t in _tensor_args(op.args) + _tensor_args(op.kwargs):
-            operands.append((self.g.shape(t.vid), self.ann(t.vid)))
-        for pname in op.params:
-            operands.append((self.param_shapes.get(pname, ()), {}))
+        operands = self.operands(op)
         result: dict[int, Layout] = {}
         for d in range(n):
             if oshape[d] == 1:
                 continue
-            layouts, fixed = [], False
-            for shape, ann in operands:
-                k = d - (n - len(shape))
-                if k < 0 or shape[k] != oshape[d]:
-                    continue
-                if k in ann:
-                    layouts.append(ann[k])
-                else:
-                    fixed = True
-            if not layouts:
-                continue
-            groups = set().union(*(layout_groups(lay) for lay in layouts))
-            if fixed:
-                self.a.freeze(groups, f"combined with a fixed-size tensor ({self.where(op)}: {op.name})")
-                continue
-            merged, frozen = unify_layouts(self.a.uf, layouts)
-            if merged is None:
-                self.a.freeze(frozen, f"incompatible layouts meet ({self.where(op)}: {op.name})")
-                continue
-            result[d] = merged
-        self.set_ann(out, result)
+            entries = []
+            for o in operands:
+                k = d - (n - len(o.shape))
+                if k >= 0 and o.shape[k] == oshape[d]:
+                    entries.append((o, k))
+            merged = self.merge_dim(entries, op, oshape[d])
+            if merged is not None:
+                result[d] = merged
+        for o in op.outputs:
+            self.set_ann(o, dict(result))
 
     def concat(self, op: Op) -> None:
-        tensors = _tensor_args(op.args[0] if op.args else op.kwargs.get("tensors", []))
+        items = [self.operand(t) for t in _tensors(op.args[0] if op.args else op.kwargs.get("tensors", []))]
+        items = [o for o in items if o is not None]
         out = op.outputs[0]
-        n = len(self.g.shape(out))
-        dim = _arg(op, 1, "dim", 0) % n
-        along: list[Segment] = []
-        others: dict[int, list[Layout]] = {}
-        fixed_other: dict[int, bool] = {}
-        for t in tensors:
-            ann = self.ann(t.vid)
-            along.extend(ann.get(dim, (Segment(None, self.g.shape(t.vid)[dim]),)))
-            for d in range(n):
-                if d == dim:
-                    continue
-                if d in ann:
-                    others.setdefault(d, []).append(ann[d])
-                else:
-                    fixed_other[d] = True
+        oshape = self.g.shape(out)
+        n = len(oshape)
+        stack = base_name(op.name) == "stack"
+        dim = arg(op, 1, "dim", 0) % n
         result: dict[int, Layout] = {}
-        if any(s.group is not None for s in along):
-            result[dim] = tuple(along)
-        for d, layouts in others.items():
-            groups = set().union(*(layout_groups(lay) for lay in layouts))
-            merged, frozen = unify_layouts(self.a.uf, layouts) if not fixed_other.get(d) else (None, groups)
-            if merged is None:
-                self.a.freeze(frozen, f"concatenated with fixed channels ({self.where(op)})")
-            else:
-                result[d] = merged
-        self.set_ann(out, result)
-
-    def reshape(self, op: Op) -> None:
-        x, out = op.inputs[0], op.outputs[0]
-        ishape, oshape = self.g.shape(x), self.g.shape(out)
-        explicit = {a for a in _flat_ints(op.args[1:]) + _flat_ints(list(op.kwargs.values()))}
-        result: dict[int, Layout] = {}
-        for d, layout in self.ann(x).items():
-            before = math.prod(ishape[:d])
-            j, acc = 0, 1
-            while j < len(oshape) and acc < before:
-                acc *= oshape[j]
-                j += 1
-            while j < len(oshape) and oshape[j] == 1 and ishape[d] != 1 and acc == before:
-                j += 1
-            ok = acc == before and j < len(oshape) and oshape[j] % ishape[d] == 0
-            if ok and oshape[j] != ishape[d]:
-                # merged with the following dims: they must multiply to exactly oshape[j] / channels
-                tail, e = 1, d + 1
-                while e < len(ishape) and tail < oshape[j] // ishape[d]:
-                    tail *= ishape[e]
-                    e += 1
-                ok = tail == oshape[j] // ishape[d]
-            if not ok or (op.name not in ("flatten",) and oshape[j] in explicit and oshape[j] != 1):
-                why = "channels split by a reshape" if ok is False else "hard-coded channel count in a reshape"
-                self.a.freeze(layout_groups(layout), f"{why} ({self.where(op)}: {op.name})")
+        if not stack:
+            along: list = []
+            for o in items:
+                along.extend(o.ann.get(dim, (segment(None, o.shape[dim]),)))
+                for key in o.porig.get(dim, frozenset()) if o.derived else ():
+                    self.mark_fixed(key, self.frozen_by(op, "concatenated"))
+            if any(s.group is not None for s in along):
+                result[dim] = tuple(along)
+        for d in range(n):
+            if d == dim:
                 continue
-            result[j] = with_repeat(layout, oshape[j] // ishape[d])
+            k = d - 1 if stack and d > dim else d
+            merged = self.merge_dim([(o, k) for o in items], op, oshape[d])
+            if merged is not None:
+                result[d] = merged
+            elif any(k in o.ann for o in items):
+                why = self.frozen_by(op, "concatenated with fixed channels")
+                for o in items:
+                    if k in o.ann:
+                        self.a.freeze(layout_groups(o.ann[k]), why)
         self.set_ann(out, result)
 
-    def permute(self, op: Op) -> None:
-        x, out = op.inputs[0], op.outputs[0]
-        n = len(self.g.shape(x))
-        base = op.name
-        order = list(range(n))
-        if base == "permute":
-            dims = op.args[1:] if len(op.args) > 2 else _arg(op, 1, "dims", ())
-            order = [int(d) % n for d in (dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple)) else dims)]
-        elif base in ("transpose", "swapaxes", "swapdims"):
-            a, b = int(_arg(op, 1, "dim0")) % n, int(_arg(op, 2, "dim1")) % n
-            order[a], order[b] = order[b], order[a]
-        elif base in ("t", "T", "mT"):
-            order[-1], order[-2] = order[-2], order[-1]
-        else:
-            self.block_inputs(op, "unsupported dimension move")
-            return
-        ann = self.ann(x)
-        self.set_ann(out, {order.index(d): lay for d, lay in ann.items()})
-
-    def align_right_or_by_shape(self, op: Op) -> None:
+    def broadcast(self, op: Op) -> None:
         x, out = op.inputs[0], op.outputs[0]
         ishape, oshape = self.g.shape(x), self.g.shape(out)
         result: dict[int, Layout] = {}
-        non_one_in = [d for d in range(len(ishape)) if ishape[d] != 1]
-        non_one_out = [d for d in range(len(oshape)) if oshape[d] != 1]
         for d, layout in self.ann(x).items():
-            if op.name.startswith(("unsqueeze", "squeeze")) and len(non_one_in) == len(non_one_out):
-                result[non_one_out[non_one_in.index(d)]] = layout
-            elif op.name.startswith(("expand", "broadcast")) and oshape[d + len(oshape) - len(ishape)] == ishape[d]:
-                result[d + len(oshape) - len(ishape)] = layout
+            j = broadcast_map(ishape, oshape, op.name, d)
+            if j is None:
+                self.a.freeze(layout_groups(layout), self.frozen_by(op, "unsupported broadcast"))
             else:
-                self.a.freeze(layout_groups(layout), f"unsupported broadcast ({self.where(op)}: {op.name})")
+                result[j] = layout
         self.set_ann(out, result)
 
     def reduce(self, op: Op, base: str) -> None:
@@ -257,12 +157,17 @@ class FunctionRules:
         along channels is not (a prefix would stop being a prefix)."""
         x = op.inputs[0]
         n = len(self.g.shape(x))
-        dim = _arg(op, 1, "dim", None)
+        dim = arg(op, {"roll": 2, "topk": 2}.get(base, 1), "dims" if base in ("roll", "flip") else "dim", None)
+        if base in ("fliplr", "flipud"):
+            dim = 1 if base == "fliplr" else 0
         ann = self.ann(x)
+        if dim is not None and not isinstance(dim, (int, list, tuple)):
+            self.block_inputs(op, "reduction over an unknown dimension")
+            return
         dims = (
             set(range(n)) if dim is None else {int(d) % n for d in (dim if isinstance(dim, (list, tuple)) else [dim])}
         )
-        if base in _REORDER and dims & set(ann):
+        if base in REORDER and dims & set(ann):
             self.block_inputs(op, "reordering along channels")
             return
         for o in op.outputs:
@@ -272,35 +177,208 @@ class FunctionRules:
             else:
                 self.set_ann(o, {d - sum(r < d for r in dims): lay for d, lay in ann.items() if d not in dims})
 
+    def pad(self, op: Op) -> None:
+        x = op.inputs[0]
+        pad = arg(op, 1, "pad", ())
+        nd = len(self.g.shape(x))
+        padded = {nd - 1 - i // 2 for i, p in enumerate(pad) if p}
+        if padded & set(self.ann(x)):
+            self.block_inputs(op, "padding along channels")
+        else:
+            self.set_ann(op.outputs[0], dict(self.ann(x)))
+
+    def along_other_dims(self, op: Op, base: str) -> None:
+        x, out = op.inputs[0], op.outputs[0]
+        ishape, oshape = self.g.shape(x), self.g.shape(out)
+        ann = self.ann(x)
+        if len(ishape) != len(oshape) or any(ishape[d] != oshape[d] for d in ann):
+            self.block_inputs(op, f"{base} along channels")
+        else:
+            self.set_ann(out, dict(ann))
+
     def getitem(self, op: Op) -> None:
         x, out = op.inputs[0], op.outputs[0]
-        index = op.args[1] if len(op.args) > 1 else ()
-        index = index if isinstance(index, tuple) else (index,)
         ann = self.ann(x)
-        if any(isinstance(i, (TensorArg, list)) for i in index):
+        mapping = getitem_map(op, self.g.shape(x))
+        if mapping is None:
             self.block_inputs(op, "advanced indexing")
             return
-        n_in = len(self.g.shape(x))
-        consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
-        expanded: list = []
-        for i in index:
-            if i is Ellipsis:
-                expanded.extend([slice(None)] * (n_in - consumed))
+        kept, cut = mapping
+        for d in cut & set(ann):
+            self.a.freeze(layout_groups(ann[d]), self.frozen_by(op, "channels sliced by indexing"))
+        self.set_ann(out, {kept[d]: lay for d, lay in ann.items() if d in kept})
+
+    # ---- splits and reshapes ----------------------------------------------------------------------------------------
+    def split(self, op: Op, base: str) -> None:
+        x = op.inputs[0]
+        n = len(self.g.shape(x))
+        dim = arg(op, 2, "dim", 0) if base != "unbind" else arg(op, 1, "dim", 0)
+        dim = dim % n if isinstance(dim, int) else None
+        ann = self.ann(x)
+        if dim is None:
+            self.block_inputs(op, "split along channels")
+            return
+        if dim in ann:
+            self.split_channels(op, base, dim, ann)
+            return
+        for o in op.outputs:
+            if len(self.g.shape(o)) == n:
+                self.set_ann(o, dict(ann))
             else:
-                expanded.append(i)
-        expanded.extend([slice(None)] * (n_in - sum(1 for i in expanded if i is not None)))
+                self.set_ann(o, {(d if d < dim else d - 1): lay for d, lay in ann.items()})
+
+    def split_channels(self, op: Op, base: str, dim: int, ann: dict[int, Layout]) -> None:
+        """``chunk`` into equal parts (and a ``split`` whose size divides the channels evenly) is exact when every part
+        has the same layout: the parts then share one group, so they shrink alike."""
+        sizes = [self.g.shape(o)[dim] for o in op.outputs]
+        parts = len(op.outputs)
+        chunk = base == "chunk" or (base == "split" and isinstance(arg(op, 1, "split_size"), int))
+        if not chunk or parts < 2 or len(set(sizes)) != 1:
+            self.block_inputs(op, "split along channels")
+            return
+        layout = ann[dim]
+        if len(layout) % parts:
+            if len(layout) != 1 or layout[0].group is None:
+                self.block_inputs(op, "split along channels")
+                return
+            layout = self.split_group(layout[0].group, parts, op)
+            if layout is None:
+                self.block_inputs(op, "split along channels")
+                return
+        step = len(layout) // parts
+        pieces = [layout[i * step : (i + 1) * step] for i in range(parts)]
+        merged, bad = unify_layouts(self.a.uf, pieces)
+        if merged is None:
+            self.a.freeze(bad, self.frozen_by(op, "split into differently structured parts"))
+            return
+        if base == "split":
+            self.bind_attribute(op, sizes[0], merged, "int")
+        rest = {d: lay for d, lay in self.ann(op.inputs[0]).items() if d != dim}
+        for o in op.outputs:
+            self.set_ann(o, {**rest, dim: merged})
+
+    def reshape(self, op: Op) -> None:
+        x, out = op.inputs[0], op.outputs[0]
+        ishape, oshape = self.g.shape(x), self.g.shape(out)
+        explicit = set(flat_ints(op.args[1:]) + flat_ints(list(op.kwargs.values())))
         result: dict[int, Layout] = {}
-        din = dout = 0
-        for i in expanded:
-            if i is None:
-                dout += 1
+        for d, layout in list(self.ann(x).items()):
+            layout = self.ann(x).get(d, layout)  # a split may have rewritten it
+            where = reshape_map(ishape, oshape, d)
+            if where is not None and where[0] == "tile":
+                result[where[1]] = layout * where[2]
                 continue
-            if din in ann:
-                if isinstance(i, slice) and i == slice(None):
-                    result[dout] = ann[din]
-                else:
-                    self.a.freeze(layout_groups(ann[din]), f"channels sliced by indexing ({self.where(op)})")
-            din += 1
-            if isinstance(i, slice):
-                dout += 1
+            if where is not None and where[0] == "merge":
+                _, j, factor = where
+                result[j] = with_repeat(layout, factor)
+                if oshape[j] in explicit and oshape[j] != 1:
+                    self.bind_attribute(op, oshape[j], result[j], "int")
+                continue
+            heads = self.split_heads(op, layout, where) if where is not None else None
+            if heads is None:
+                self.a.freeze(layout_groups(layout), self.frozen_by(op, "channels split by a reshape"))
+                continue
+            j, heads_layout = heads
+            result[j] = heads_layout
+            if oshape[j] in explicit and oshape[j] != 1:
+                self.bind_attribute(op, oshape[j], heads_layout, "int", heads=True)
         self.set_ann(out, result)
+
+    def split_heads(self, op: Op, layout: Layout, where: tuple) -> tuple[int, Layout] | None:
+        """``(C) -> (heads, head_dim)`` or ``(parts, heads, head_dim)`` (fused q/k/v): the heads dimension gets the
+        channels' layout with a unit of ``head_dim`` channels; whole heads shrink."""
+        _, j, sizes = where
+        if len(sizes) == 2:
+            head = sizes[1]
+            return (j, with_unit(layout, head)) if self.add_unit(layout, head) else None
+        if len(sizes) != 3:
+            return None
+        parts, head = sizes[0], sizes[2]
+        if len(layout) == 1 and layout[0].group is not None:
+            layout = self.split_group(layout[0].group, parts, op)
+            if layout is None:
+                return None
+        if len(layout) != parts or len({(s.size, s.repeat, s.unit) for s in layout}) != 1:
+            return None
+        merged, _ = unify_layouts(self.a.uf, [layout[i : i + 1] for i in range(parts)])
+        if merged is None or not self.add_unit(merged, head):
+            return None
+        return j + 1, with_unit(merged, head)
+
+    def gathered_porig(self, op: Op, x: Operand, oshape: tuple[int, ...]) -> dict:
+        """``table[index]`` (one tensor index on dimension 0, e.g. relative position bias tables): the dimensions
+        after it are kept."""
+        index = op.args[1] if len(op.args) > 1 else None
+        if not isinstance(index, TensorArg):
+            return {}
+        shift = len(self.g.shape(index.vid)) - 1
+        return {d + shift: k for d, k in x.porig.items() if d >= 1 and x.shape[d] == oshape[d + shift]}
+
+    def shape_attributes(self, op: Op, oshape: tuple[int, ...], porig: dict) -> None:
+        """``self.scale.view(self.shape)``: a shape attribute whose entry is a parameter dimension follows it once that
+        dimension is bound to channels."""
+        args = [a for a in op.args[1:] if not isinstance(a, TensorArg)]
+        shape_arg = tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
+        for j, keys in porig.items():
+            if oshape[j] == 1 or oshape[j] not in flat_ints(shape_arg):
+                continue
+            found = self.find_attribute(op, oshape[j]) if shape_arg.count(oshape[j]) else None
+            form = "int"
+            if found is None and len(shape_arg) == len(oshape):
+                found, form = self.find_attribute(op, shape_arg), f"tuple:{j}"
+            if found is not None:
+                self.a.attr_keys[found] = (min(keys), form)
+
+    # ---- values computed from parameters only -----------------------------------------------------------------------
+    def derived_op(self, op: Op, operands: list[Operand]) -> None:
+        sources = frozenset().union(*(o.sources for o in operands)) if operands else frozenset()
+        porig = self.derived_porig(op, operands) if operands else {}
+        for vid in op.outputs:
+            self.s.derived.add(vid)
+            self.s.sources[vid] = sources
+            if porig:
+                self.s.porig[vid] = porig
+
+    def derived_porig(self, op: Op, operands: list[Operand]) -> dict:
+        x = operands[0]
+        base = base_name(op.name)
+        oshape = self.g.shape(op.outputs[0]) if op.outputs else ()
+        if base == "stack":
+            return {}
+        if base in ELEMENTWISE or base in CAT:
+            items = operands
+            if base in CAT:
+                items = [o for o in (self.operand(t) for t in _tensors(op.args[0] if op.args else [])) if o]
+            n = len(oshape)
+            dim = arg(op, 1, "dim", 0) % n if base in CAT and n else None
+            result = {}
+            for d in range(n):
+                if d == dim or oshape[d] == 1:
+                    continue
+                aligned = [(o, d - (n - len(o.shape))) for o in items]
+                aligned = [(o, k) for o, k in aligned if k >= 0 and o.shape[k] == oshape[d]]
+                if aligned and all(k in o.porig for o, k in aligned):
+                    result[d] = frozenset().union(*(o.porig[k] for o, k in aligned))
+            return result
+        if base in RESHAPE:
+            out = {}
+            for d, keys in x.porig.items():
+                where = reshape_map(x.shape, oshape, d)
+                if where is not None and where[0] == "merge" and where[2] == 1:
+                    out[where[1]] = keys
+            self.shape_attributes(op, oshape, out)
+            return out
+        if base in PERMUTE:
+            order = permutation(op, len(x.shape))
+            return {order.index(d): k for d, k in x.porig.items()} if order else {}
+        if base in BROADCAST:
+            maps = {d: broadcast_map(x.shape, oshape, op.name, d) for d in x.porig}
+            return {j: x.porig[d] for d, j in maps.items() if j is not None}
+        if base == "__getitem__":
+            mapping = getitem_map(op, x.shape)
+            if mapping is None:
+                return self.gathered_porig(op, x, oshape)
+            return {mapping[0][d]: k for d, k in x.porig.items() if d in mapping[0]}
+        if oshape == x.shape:  # pointwise, norms, casts: the same entries
+            return dict(x.porig)
+        return {}
