@@ -1,12 +1,14 @@
 """The BootstrapNAS headline, measured side by side: OpenVINO throughput of the best INT8 subnet within 1 accuracy
 point of the original model, against the original FP32 model, both benchmarked in this one process.
 
-A CIFAR-style ResNet-50 (``examples.models``, full width unless ``--width``) is pre-trained on scikit-learn's bundled
+A CIFAR-style ResNet-50 (``nncf_bootstrapnas.models``, full width unless ``--width``) is pre-trained on scikit-learn's bundled
 digits at 32x32 (the only real data set on this machine), converted to a super-network, trained with a short
 progressive-shrinking schedule with quantization-aware training, and searched (NSGA-II, accuracy vs MACs). Candidates
 within 1 point of the original's accuracy in the search are exported in increasing MACs order; the first whose
 *deployed* INT8 accuracy (OpenVINO, validation split) is within 1 point of the deployed original FP32 accuracy is
-benchmarked against the original FP32 model.
+benchmarked against the original FP32 model. Every stage runs through the ``nncf-bootstrapnas`` command line (``train``,
+``search``, ``export`` per candidate, ``benchmark``), as a user would run it; the supernet artifact and the search result
+are read back with the library.
 
     python benchmarks/deploy_speedup.py                    # ResNet-50 full width, aimed at ~15-20 min on 2 cores
     python benchmarks/deploy_speedup.py --quick            # smoke run: small ResNet-50, tiny budgets (minutes)
@@ -16,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 BASE_CONFIG = ROOT / "examples" / "configs" / "digits_resnet18.json"
 
@@ -60,15 +61,11 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     return config
 
 
-def session_for(args: argparse.Namespace, config_path: Path) -> Any:
-    from nncf_bootstrapnas.cli.session import load
-
-    ns = argparse.Namespace(
-        config=config_path, output_dir=args.output_dir, model=None, model_params=None, small=args.small,
-        train_subset=args.train_subset, seed=args.seed, device="cpu", threads=args.threads, no_progress=args.no_progress,
-        debug=False, checkpoint=None, resume=False, pretrain_epochs=None, num_evals=None,
-    )  # fmt: skip
-    return load(ns, "deploy_speedup")
+def cli(*args: Any) -> None:
+    """One ``nncf-bootstrapnas`` command in a child process (its output streams through)."""
+    command = [sys.executable, "-m", "nncf_bootstrapnas.cli.main", *map(str, args)]
+    print("$", " ".join(command[2:]), flush=True)
+    subprocess.run(command, check=True, cwd=ROOT)
 
 
 def candidates(result: Any, ref_acc: float, limit: int, delta: float = 1.0) -> list[dict[str, Any]]:
@@ -84,11 +81,11 @@ def candidates(result: Any, ref_acc: float, limit: int, delta: float = 1.0) -> l
     return out[:limit]
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--width", type=float, default=None, help="ResNet-50 width multiplier (default: full width, 1.0)")
     p.add_argument("--layers", default=None, help="blocks per stage, e.g. 3,4,6,3 (default: ResNet-50's)")
-    p.add_argument("--small", action="store_true", help="examples.models' small ResNet-50 variant (width 0.125)")
+    p.add_argument("--small", action="store_true", help="the small ResNet-50 variant of nncf_bootstrapnas.models")
     p.add_argument("--pretrain-epochs", type=int, default=2)
     p.add_argument(
         "--weights",
@@ -125,72 +122,87 @@ def main(argv: list[str] | None = None) -> int:
         help="smoke preset: --small, 5 pre-training epochs, 6 steps per stage, 12 evaluations, 1 s benchmark",
     )
     p.add_argument("--output-dir", type=Path, default=Path("outputs/deploy_speedup"))
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.quick:
         args.small, args.pretrain_epochs, args.train_steps, args.num_evals = True, 5, 6, 12
         args.population, args.time_budget, args.max_candidates = 4, 1.0, 2
     started = time.perf_counter()
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    config_path = args.output_dir / "deploy_speedup_config.json"
+    out = args.output_dir.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    config_path = out / "deploy_speedup_config.json"
     config_path.write_text(json.dumps(build_config(args), indent=2) + "\n")
+    common: list[Any] = ["--config", config_path, "--seed", args.seed]
+    common += (["--threads", args.threads] if args.threads else []) + (["--no-progress"] if args.no_progress else [])
+    data = ["--train-subset", args.train_subset] if args.train_subset else []
 
-    from nncf_bootstrapnas.cli import steps_deploy, steps_model, steps_search
-    from nncf_bootstrapnas.cli.data import build_data
+    cli("train", *common, *data, "--output-dir", out, *(["--small"] if args.small else []),
+        *(["--checkpoint", args.weights] if args.weights else []))  # fmt: skip
+    supernet = out / "checkpoints" / "supernet.pth"
+    cli("search", *common, *data, "--checkpoint", supernet, "--output-dir", out)
 
-    session = session_for(args, config_path)
-    data = build_data(session.config, session.spec, session.seed, args.train_subset)
-    session.report.dataset = data.note
-    original = steps_model.prepare_original(session, data, args.weights)
-    supernet = steps_model.train(session, original, data)
-    result, _ = steps_search.run(session, supernet, data, original.accuracy)
-    if result is None:
-        print("search did not run; nothing to compare", file=sys.stderr)
+    from nncf_bootstrapnas.report import ModelRow, RunReport, read_report, write_report
+    from nncf_bootstrapnas.subnet_search import SearchResult
+    from nncf_bootstrapnas.training import read_artifact
+
+    ref_acc = float(read_artifact(supernet).meta["original_fp32_accuracy"])
+    result = SearchResult.from_json(out / "search" / "search_result.json")
+    base = base_int8 = chosen = None
+    for i, row in enumerate(candidates(result, ref_acc, args.max_candidates, args.acc_delta)):
+        folder = out / f"candidate_{i}"
+        folder.mkdir(exist_ok=True)
+        (folder / "subnet.json").write_text(json.dumps({"config": row["config"]}) + "\n")
+        cli("export", *common, *data, "--checkpoint", supernet, "--subnet", folder / "subnet.json",
+            "--output-dir", folder, *([] if base is None else ["--no-original"]))  # fmt: skip
+        exported = read_report(folder / "export_report.json")
+        if base is None:
+            base, base_int8 = exported.row("original_fp32"), exported.row("original_int8")
+        int8 = exported.row("subnet_int8")
+        if int8 is not None and int8.accuracy is not None and base is not None and base.accuracy is not None:
+            if int8.accuracy >= base.accuracy - args.acc_delta:
+                chosen = ModelRow("subnet_int8", f"subnet #{row['index']} INT8", "INT8", accuracy=int8.accuracy,
+                                  accuracy_source=int8.accuracy_source, macs=int8.macs, params=int8.params,
+                                  path=int8.path, notes=list(int8.notes))  # fmt: skip
+                break
+    if base is None:
+        print("no candidate within the accuracy criterion in the search; nothing to compare", file=sys.stderr)
         return 1
-    space, exported = supernet.search_space, session.out / "exported"
-    steps_deploy.export_pair(session, "original", "original", original.model, data, exported / "original",
-                             supernet.macs(space.maximum()), supernet.params(space.maximum()))  # fmt: skip
-    steps_deploy.measure_accuracy(session, data)
-    base_acc = session.report.row("original_fp32").accuracy
-    chosen = None
-    for i, row in enumerate(candidates(result, original.accuracy, args.max_candidates, args.acc_delta)):
-        module = steps_deploy.subnet_module(session, supernet, row["config"], data)
-        pair = steps_deploy.export_pair(session, f"cand{i}", f"subnet #{row['index']}", module, data,
-                                        exported / f"candidate_{i}", int(row["values"]["macs"]),
-                                        supernet.params(row["config"]))  # fmt: skip
-        steps_deploy.measure_accuracy(session, data)
-        pair[0].status, pair[0].reason = "skipped", "FP32 of a candidate: not benchmarked"
-        int8 = pair[1]
-        if int8.accuracy is not None and base_acc is not None and int8.accuracy >= base_acc - args.acc_delta:
-            chosen = int8
-            break
-        int8.status, int8.reason = (
-            "skipped",
-            f"deployed INT8 accuracy more than {args.acc_delta:g} point(s) below the original FP32",
-        )
-    session.report.models = [m for m in session.report.models if m.key in ("original_fp32", "original_int8")
-                             or m is chosen]  # fmt: skip
-    steps_deploy.benchmark_all(session, data.input_shape)
-    files = session.finish()
-    print_table(session, chosen, base_acc, time.perf_counter() - started, args.acc_delta)
+    rows = [r for r in (base, base_int8, chosen) if r is not None and r.path is not None]
+    paths = [r.path for r in rows]  # the first is the speed-up baseline
+    cli("benchmark", *common, *paths, "--output-dir", out / "benchmark", "--time-budget", args.time_budget)
+    bench = read_report(out / "benchmark" / "benchmark_report.json")
+    report = RunReport(command="benchmarks/deploy_speedup.py " + " ".join(argv or sys.argv[1:]),
+                       dataset=read_report(out / "search_report.json").dataset)  # fmt: skip
+    report.model = read_report(out / "train_report.json").model
+    report.benchmark_settings = bench.benchmark_settings
+    report.notes.append("one process per stage (nncf-bootstrapnas train / search / export / benchmark)")
+    for row, measured in zip(rows, bench.models):
+        row.latency_ms, row.throughput_fps = measured.latency_ms, measured.throughput_fps
+        report.set_row(row)
+    files = write_report(report, out, "deploy_speedup_report")
+    print_table(report, chosen, base.accuracy, time.perf_counter() - started, args.acc_delta)
     print(f"report: {files['markdown']}")
     return 0 if chosen is not None else 1
 
 
-def print_table(session: Any, chosen: Any, base_acc: float | None, seconds: float, delta: float = 1.0) -> None:
+def print_table(report: Any, chosen: Any, base_acc: float | None, seconds: float, delta: float = 1.0) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from nncf_bootstrapnas.report import deployment_table
 
     console = Console(width=140)
-    console.print(deployment_table(session.report, "ResNet-50 (digits 32x32): OpenVINO, measured in one process"))
+    console.print(deployment_table(report, "ResNet-50 (digits 32x32): OpenVINO, measured in one process"))
     settings = Table(title="Settings")
     settings.add_column("setting")
     settings.add_column("value")
-    for key, value in session.report.benchmark_settings.items():
+    for key, value in report.benchmark_settings.items():
         settings.add_row(key, str(value))
-    settings.add_row("model", session.report.model.get("name", "?"))
-    settings.add_row("data", session.report.dataset)
+    settings.add_row("model", report.model.get("name", "?"))
+    settings.add_row("data", report.dataset)
     settings.add_row("accuracy criterion", f"INT8 subnet within {delta:g} point(s) of the original FP32 (deployed)")
     settings.add_row("wall time", f"{seconds / 60:.1f} min")
     console.print(settings)
@@ -200,7 +212,7 @@ def print_table(session: Any, chosen: Any, base_acc: float | None, seconds: floa
             f"[red]no INT8 subnet held the original's accuracy ({shown}) within {delta:g} point(s) in deployment"
         )
     else:
-        speed = session.report.speedups().get(chosen.key, {}).get("throughput")
+        speed = report.speedups().get(chosen.key, {}).get("throughput")
         if speed is not None:
             console.print(f"[bold]{chosen.label}: {speed:.2f}x the original FP32 throughput, accuracy "
                           f"{chosen.accuracy:.2f}% vs {base_acc:.2f}%")  # fmt: skip

@@ -3,7 +3,7 @@
 Overhead = supernet forward (max config) / original forward, torch eager, CPU, batch 32, measured side by side in one
 process (interleaved repeats, median). Target: <= 1.10x; generation of any model <= 10 s.
 
-    .venv/bin/python benchmarks/generation.py            # reference models from examples/models
+    .venv/bin/python benchmarks/generation.py            # reference models from nncf_bootstrapnas/models
     .venv-zoo/bin/python benchmarks/generation.py --zoo  # torchvision architectures
 """
 
@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from nncf_bootstrapnas.elasticity import create_supernet  # noqa: E402
+from nncf_bootstrapnas.elasticity import create_supernet
 
 OPTIONS = {"width": {"min_width": 8, "width_multipliers": [1.0, 0.75, 0.5]}}
 
@@ -72,7 +68,7 @@ def main() -> None:
             rows.append(measure(name, model, torch.randn(batch, 3, 224, 224), max(3, args.repeats // 3)))
             print(rows[-1], flush=True)
     else:
-        from examples.models import MODELS, build_model, example_input
+        from nncf_bootstrapnas.models import MODELS, build_model, example_input
 
         for name in args.models or sorted(MODELS):
             torch.manual_seed(0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 OPTIONS = {"width": {"min_width": 4, "width_multipliers": [1.0, 0.75, 0.5, 0.25]}}
 
@@ -59,11 +56,10 @@ def build_digits_supernet(
     The result is cached in ``cache`` (state dict + supernet state) keyed by the arguments, so the generator and the
     quality-report benchmarks train it once.
     """
-    from examples.models import build_model, example_input
-    from examples.pretrain import pretrain
-    from nncf_bootstrapnas import fit, load_config
+    from nncf_bootstrapnas import TrainingData, fit, load_config
     from nncf_bootstrapnas.data import DigitsDataModule
     from nncf_bootstrapnas.elasticity import SuperNetwork, create_supernet
+    from nncf_bootstrapnas.models import build_model, example_input, pretrain
 
     dm = DigitsDataModule(image_size=32, channels=3, batch_size=64, seed=seed)
     key = {
@@ -88,7 +84,7 @@ def build_digits_supernet(
     supernet = create_supernet(model, config, example_input=example_input(name, 1))
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(supernet.parameters(), lr=1e-3, weight_decay=0.01)
-    fit(supernet, dm.train_loader(), dm.val_loader(), config, optimizer=optimizer, progress=False)
+    fit(supernet, TrainingData(dm.train_loader(), dm.val_loader()), config, optimizer=optimizer, progress=False)
     supernet.activate(None)
     supernet.eval()
     info = {
@@ -117,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
 
     from nncf_bootstrapnas.evaluation import BNRecalibratedAccuracy
-    from nncf_bootstrapnas.evaluation._common import top1_accuracy
+    from nncf_bootstrapnas.evaluation.measure import top1_accuracy
     from nncf_bootstrapnas.generator import evaluate_generator, random_baseline, train_generator
 
     supernet, dm, info = build_digits_supernet(seed=args.seed)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,8 +22,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 Problem = tuple[Any, Callable[[Any, Any], float], Any, Any]  # (supernet, validate_fn, val_loader, bn_loader)
 
@@ -98,9 +95,9 @@ def build_digits_problem(
     """
     import torch
 
-    from examples.models import build_model
     from nncf_bootstrapnas.data import DigitsDataModule
     from nncf_bootstrapnas.elasticity import create_supernet
+    from nncf_bootstrapnas.models import build_model
 
     if weights:
         dm = DigitsDataModule(image_size=32, channels=3, batch_size=128)
@@ -219,7 +216,7 @@ def format_table(summary: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fake", action="store_true", help="analytic test problem instead of the digits supernet")
-    p.add_argument("--model", default="resnet18", help="examples.models.build_model name (digits)")
+    p.add_argument("--model", default="resnet18", help="nncf_bootstrapnas.models.build_model name (digits)")
     p.add_argument("--weights", default=None, help="trained supernet state_dict (digits)")
     p.add_argument("--eval-subset", type=int, default=None, help="validation samples per evaluation (digits)")
     p.add_argument("--algorithms", nargs="+", default=["NSGA2", "random", "LINAS"])
@@ -235,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
 
     problem = build_fake_problem() if args.fake else build_digits_problem(args.model, args.weights, args.eval_subset)
-    settings: dict[str, Any] = {"population": args.population, "num_bn_adaptation_samples": 0 if args.fake else 512}
+    bn = {"num_bn_adaptation_samples": 0 if args.fake else 512}
+    settings: dict[str, Any] = {"population": args.population, "batchnorm_adaptation": bn}
     if args.linas:
         settings["linas"] = args.linas
     budgets = parse_budgets(args.num_evals, args.budget)

@@ -15,27 +15,24 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from examples.models import build_model  # noqa: E402
-from examples.pretrain import evaluate_accuracy, pretrain  # noqa: E402
-from nncf_bootstrapnas import create_supernet, load_config  # noqa: E402
-from nncf_bootstrapnas.data import DigitsDataModule  # noqa: E402
-from nncf_bootstrapnas.training import adapt_batchnorm, fit  # noqa: E402
-from nncf_bootstrapnas.training.scheduler import default_stages  # noqa: E402
+from nncf_bootstrapnas import create_supernet, load_config
+from nncf_bootstrapnas.data import DigitsDataModule
+from nncf_bootstrapnas.evaluation import top1_accuracy as evaluate_accuracy
+from nncf_bootstrapnas.models import build_model, pretrain
+from nncf_bootstrapnas.training import TrainingData, adapt_batchnorm, fit
 
 
 def schedule(kind: str, epochs_per_stage: int, lr: float) -> list[dict]:
     """The legacy default stages (each ``epochs_per_stage`` long), plus (``full``) a last stage with every width and
     depth choice open. Every stage restarts its cosine learning rate from ``lr`` (legacy ``init_lr``/``epochs_lr``):
     with one global cosine over all stages, the dimensions opened last would train at almost zero learning rate."""
-    stages = [{k: v for k, v in s.to_json().items() if v is not None} for s in default_stages()]
+    legacy = load_config({"bootstrapNAS": {"training": {}}}).sections.training.stages  # NNCF's five stages
+    stages = [{k: v for k, v in s.to_json().items() if k != "init_lr"} for s in legacy]
     for stage in stages:
         stage["epochs"] = stage["epochs_lr"] = stage["epochs"] * epochs_per_stage
         stage["init_lr"] = lr
@@ -87,9 +84,8 @@ def main() -> None:
     t1 = time.perf_counter()
     result = fit(
         supernet,
-        train,
-        val,
-        config=config,
+        TrainingData(train, val),
+        config,
         optimizer=optimizer,
         checkpoint_dir=Path(args.out) / f"{args.model}_{args.schedule}_x{args.epochs_per_stage}",
     )

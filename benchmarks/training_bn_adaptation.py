@@ -13,21 +13,17 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from examples.models import build_model  # noqa: E402
-from examples.pretrain import evaluate_accuracy, pretrain  # noqa: E402
-from nncf_bootstrapnas.data import DigitsDataModule  # noqa: E402
-from nncf_bootstrapnas.elasticity import create_supernet  # noqa: E402
-from nncf_bootstrapnas.training import adapt_batchnorm  # noqa: E402
-from nncf_bootstrapnas.training.bn_adaptation import bn_layers  # noqa: E402
+from nncf_bootstrapnas.data import DigitsDataModule
+from nncf_bootstrapnas.elasticity import create_supernet
+from nncf_bootstrapnas.evaluation import top1_accuracy as evaluate_accuracy
+from nncf_bootstrapnas.models import build_model, pretrain
+from nncf_bootstrapnas.training import adapt_batchnorm
+from nncf_bootstrapnas.training.bn_adaptation import bn_layers
 
 
 def _stats(model: nn.Module) -> list[torch.Tensor]:

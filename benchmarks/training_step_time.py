@@ -12,19 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from examples.models import build_model  # noqa: E402
-from nncf_bootstrapnas.data import DigitsDataModule  # noqa: E402
-from nncf_bootstrapnas.training.session import build_session  # noqa: E402
-from nncf_bootstrapnas.training.steps import train_step  # noqa: E402
+from nncf_bootstrapnas.data import DigitsDataModule
+from nncf_bootstrapnas.models import build_model
+from nncf_bootstrapnas.training import compose
+from nncf_bootstrapnas.training.steps import train_step
 
 ELASTICITY = {"width": {"min_width": 8, "width_multipliers": [1.0, 0.75, 0.5]}}
 
@@ -63,7 +59,7 @@ def main() -> None:
 
     steps = {"plain model": plain_step}
     for strategy in ("single", "sandwich"):
-        session = build_session(build_model(args.model, small=args.small), _config(strategy))
+        session = compose(build_model(args.model, small=args.small), _config(strategy), with_training=True)
         ctrl = session.controller
         ctrl.auto_activate = False
         opt = torch.optim.SGD(session.model.parameters(), lr=0.01, momentum=0.9)
@@ -73,9 +69,7 @@ def main() -> None:
 
         def step(batch, session=session, ctrl=ctrl, opt=opt):  # noqa: ANN001, ANN202
             ctrl.scheduler.step()
-            train_step(
-                session, session.model, batch, ctrl.scheduler.current_step, F.cross_entropy, opt, torch.device("cpu")
-            )
+            train_step(session, batch, ctrl.scheduler.current_step, F.cross_entropy, opt, torch.device("cpu"))
 
         steps[f"supernet {strategy}"] = step
     plain.train()

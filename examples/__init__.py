@@ -1,1 +1,1 @@
-"""Examples: reference models, pretraining and demo configs for nncf_bootstrapnas."""
+"""User-facing examples: pre-training a reference model, a ported legacy NNCF script, and demo configs."""

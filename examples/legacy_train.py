@@ -21,11 +21,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from examples.models import build_model
-from examples.pretrain import evaluate_accuracy, pretrain
-from nncf_bootstrapnas import load_config
+from nncf_bootstrapnas import EpochBasedTrainingAlgorithm, load_config
 from nncf_bootstrapnas.data import DigitsDataModule
-from nncf_bootstrapnas.training import EpochBasedTrainingAlgorithm
+from nncf_bootstrapnas.evaluation import top1_accuracy
+from nncf_bootstrapnas.models import build_model, pretrain
 
 CONFIG = {
     "input_info": {"sample_size": [1, 3, 32, 32]},
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         activate()
         elasticity_ctrl.prepare_for_validation()
         macs = handler.count_flops_and_weights_for_active_subnet()[0] / 2_000_000
-        print(f"{name} subnet: top-1 {evaluate_accuracy(supernet, val_loader):.2f}%, {macs:.2f} MMACs (INT8 QAT)")
+        print(f"{name} subnet: top-1 {top1_accuracy(supernet, val_loader):.2f}%, {macs:.2f} MMACs (INT8 QAT)")
     print(f"checkpoints: {last}, {out / 'supernet_best.pth'}")
     return 0
 

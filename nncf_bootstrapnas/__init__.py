@@ -5,10 +5,15 @@ Public API (small on purpose, like ``nncf.quantize``)::
     cfg = load_config("config.json")
     supernet = create_supernet(model, cfg)                 # automatic weight-sharing super-network
     ctrl, supernet = create_compressed_model(model, cfg)   # NNCF-style: elasticity + quantization
-    fit(...)                                               # built-in progressive-shrinking loop
+    fit(model, TrainingData(train_loader, val_loader), cfg) # built-in progressive-shrinking loop
+    save_supernet("supernet.pth", supernet, model=ModelRef(...))  # the one artifact format
+    supernet = load_supernet("supernet.pth")               # what search / export / generate / quality start from
     result = search(supernet, cfg, validate_fn, val_loader)
     export(supernet, "out/", config=result.best_config, int8=calibration_loader)
     benchmark("out/openvino/model.xml", input_shape=(1, 3, 32, 32))
+    generator = train_generator(supernet, cfg, val_loader=val_loader)   # SGNAS: one subnet per budget, no search
+    subnet = generate(supernet, generator, "macs=40e6")
+    quality_report(supernet, train_loader, val_loader, cfg)             # does inherited accuracy rank subnets?
 
 Legacy facades: ``EpochBasedTrainingAlgorithm`` and ``BaseSearchAlgorithm``.
 """
@@ -31,12 +36,18 @@ _LAZY = {
     "SearchSpace": "nncf_bootstrapnas.elasticity",
     "create_compressed_model": "nncf_bootstrapnas.pipeline",
     "fit": "nncf_bootstrapnas.training",
+    "TrainingData": "nncf_bootstrapnas.training",
+    "save_supernet": "nncf_bootstrapnas.training",
+    "load_supernet": "nncf_bootstrapnas.training",
     "EpochBasedTrainingAlgorithm": "nncf_bootstrapnas.training",
     "search": "nncf_bootstrapnas.subnet_search",
     "SearchResult": "nncf_bootstrapnas.subnet_search",
     "BaseSearchAlgorithm": "nncf_bootstrapnas.subnet_search",
     "export": "nncf_bootstrapnas.deployment",
     "benchmark": "nncf_bootstrapnas.deployment",
+    "train_generator": "nncf_bootstrapnas.generator",
+    "generate": "nncf_bootstrapnas.generator",
+    "quality_report": "nncf_bootstrapnas.evaluation",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -50,6 +50,16 @@ class Registry(Generic[T]):
             allowed = ", ".join(sorted(self._items)) or "none"
             raise RegistryError(f"unknown {self.kind} '{name}'; registered: {allowed}") from None
 
+    def canonical(self, name: str) -> str | None:
+        """The registered spelling of ``name`` (exact, else the only case-insensitive match), None if unknown.
+
+        Legacy configs spell search algorithms in any case (``"nsga2"``)."""
+        _ensure_builtins_loaded()
+        if name in self._items:
+            return name
+        matches = [n for n in self._items if n.lower() == str(name).lower()]
+        return matches[0] if len(matches) == 1 else None
+
     def unregister(self, name: str) -> None:
         self._items.pop(name, None)
 
@@ -84,19 +94,26 @@ _BUILTIN_MODULES = (
     "nncf_bootstrapnas.subnet_search",
     "nncf_bootstrapnas.evaluation",
 )
-_loaded = False
+_state = "unloaded"  # -> "loading" (imports in progress: lookups made by those imports see what is there) -> "loaded"
 
 
 def _ensure_builtins_loaded() -> None:
-    global _loaded
-    if _loaded:
+    """Import the built-in stages once. A stage that fails to import raises its own error, on every lookup, instead
+    of leaving half-filled registries that would report its names as unknown."""
+    global _state
+    if _state != "unloaded":
         return
-    _loaded = True
+    _state = "loading"
     import importlib
 
-    for module in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a stage not built yet must not break the others
-            if exc.name != module:
-                raise
+    try:
+        for module in _BUILTIN_MODULES:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:  # a stage not built yet must not break the others
+                if exc.name != module:
+                    raise
+    except BaseException:
+        _state = "unloaded"
+        raise
+    _state = "loaded"

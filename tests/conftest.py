@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `examples` is a top-level package of the repository, not installed
-    sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +43,9 @@ def reference_model() -> Callable[..., nn.Module]:
     """Factory ``reference_model(name, small=True, num_classes=10, seed=0, **kwargs) -> nn.Module``.
 
     Weights are initialised under ``torch.manual_seed(seed)`` so they are identical across calls; the model is
-    returned in eval mode. Pair it with ``examples.models.example_input(name, batch)``.
+    returned in eval mode. Pair it with ``nncf_bootstrapnas.models.example_input(name, batch)``.
     """
-    from examples.models import build_model
+    from nncf_bootstrapnas.models import build_model
 
     def make(name: str, small: bool = True, num_classes: int = 10, seed: int = 0, **kwargs) -> nn.Module:
         with torch.random.fork_rng():
@@ -60,3 +54,32 @@ def reference_model() -> Callable[..., nn.Module]:
         return model.eval()
 
     return make
+
+
+# ---- tiers ------------------------------------------------------------------------------------------------------------
+# `make test-unit` deselects the `integration` tests: those that start child processes, or train, export and measure
+# real models for seconds each (chosen from `make test --durations=0`). Test modules mark their own; the tests of modules owned elsewhere are listed here by
+# node id prefix (file, or file::test) so the tier is decided in one place.
+INTEGRATION = (
+    "tests/test_supernet_models.py",  # every reference architecture made elastic, extracted, exported
+    "tests/test_export.py",  # ONNX / OpenVINO exports and INT8 checks
+    "tests/test_benchmark.py",  # OpenVINO timing
+    "tests/test_search_parallel.py",  # worker pools and two gloo ranks
+    "tests/test_search_resume.py",  # killed child processes
+    "tests/test_reference_models.py::test_pretrain",  # pre-training runs
+    "tests/test_graph_analysis.py::test_block_size_bounds_limit_discovered_blocks",
+    "tests/test_generator.py::test_configs_are_valid_and_deterministic",
+    "tests/test_generator.py::test_predictor_mode_prefers_accurate_subnets",
+    "tests/test_quality_report.py::test_rows_are_stratified_and_measured",  # fine-tunes subnets
+    "tests/test_search_objectives.py::test_latency_ms_with_the_real_openvino_measurer",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "integration: child processes or real models; in `make test`, not in test-unit")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(INTEGRATION):
+            item.add_marker(pytest.mark.integration)

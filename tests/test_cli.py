@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration  # each test starts the CLI in a child process
 COMMANDS = ["run", "train", "search", "export", "benchmark", "generate", "quality"]
 DEMO_CONFIG = ROOT / "examples" / "configs" / "digits_resnet18.json"
 
@@ -128,14 +129,14 @@ def test_benchmark_without_models(tmp_path):
 
 
 def test_model_import_path_builds_with_num_classes(tmp_path, monkeypatch):
-    from nncf_bootstrapnas.cli.errors import UsageError
-    from nncf_bootstrapnas.cli.models import ModelSpec
+    from nncf_bootstrapnas.models import ModelError, resolve_model
 
     (tmp_path / "my_models_for_cli.py").write_text(
         "import torch\n\ndef build(num_classes, hidden=4):\n    return torch.nn.Linear(hidden, num_classes)\n"
     )
-    monkeypatch.chdir(tmp_path)
-    model = ModelSpec("my_models_for_cli:build", {"hidden": 5}, num_classes=3).build()
-    assert tuple(model.weight.shape) == (3, 5)
-    with pytest.raises(UsageError, match="has no callable 'missing'"):
-        ModelSpec("my_models_for_cli:missing").build()
+    monkeypatch.chdir(tmp_path)  # found in the working directory, as `python -m` would, without editing sys.path
+    path = list(sys.path)
+    model = resolve_model("my_models_for_cli:build", {"hidden": 5}, num_classes=3).build()
+    assert tuple(model.weight.shape) == (3, 5) and sys.path == path
+    with pytest.raises(ModelError, match="has no callable 'missing'"):
+        resolve_model("my_models_for_cli:missing")

@@ -1,6 +1,6 @@
 """``generate`` and ``quality`` end to end through the console entry point, on a supernet checkpoint written the way
 ``train``/``run`` write it (small ResNet-18, untrained: these tests check the plumbing, files and invariants, not
-accuracy)."""
+accuracy). Slow: part of ``make test-slow``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # every test starts the CLI on a supernet: minutes on 2 shared cores
 
 CONFIG = {
     "input_info": {"sample_size": [1, 3, 32, 32]},
@@ -34,19 +35,19 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> tuple[Path, Path, float, float]:
     """(config path, supernet checkpoint, min MACs, max MACs)."""
-    from nncf_bootstrapnas import create_supernet, load_config
-    from nncf_bootstrapnas.cli.checkpoints import save_supernet
-    from nncf_bootstrapnas.cli.models import ModelSpec
+    from nncf_bootstrapnas import create_supernet, load_config, save_supernet
+    from nncf_bootstrapnas.models import resolve_model
 
     out = tmp_path_factory.mktemp("supernet")
     config_path = out / "config.json"
     config_path.write_text(json.dumps(CONFIG))
-    spec = ModelSpec("resnet18", small=True)
-    original = spec.build()
+    model = resolve_model("resnet18", small=True)
+    original = model.build()
     supernet = create_supernet(original, load_config(CONFIG))
     space = supernet.search_space
     lo, hi = supernet.macs(space.minimum()), supernet.macs(space.maximum())
-    path = save_supernet(out / "supernet.pth", supernet, original, spec, {"note": "untrained test supernet"})
+    path = save_supernet(out / "supernet.pth", supernet, model=model, original=original,
+                         meta={"note": "untrained test supernet"})  # fmt: skip
     return config_path, path, lo, hi
 
 
@@ -62,9 +63,9 @@ def test_generate_writes_a_valid_subnet_within_the_budget(checkpoint, tmp_path):
     assert 0.0 <= body["measured"]["accuracy"] <= 100.0
     assert set(body["config"]) >= {"width", "depth"}
 
-    from nncf_bootstrapnas.cli.checkpoints import load_supernet
+    from nncf_bootstrapnas import load_supernet
 
-    supernet = load_supernet(ckpt).supernet
+    supernet = load_supernet(ckpt)
     valid = supernet.search_space.validate(body["config"])  # raises on any invalid choice
     assert supernet.macs(valid) == body["measured"]["macs"]
     report = json.loads((tmp_path / "generate_report.json").read_text())

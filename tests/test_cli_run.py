@@ -103,3 +103,29 @@ def test_stage_subcommands_on_the_run_outputs(tiny_run, tmp_path):
     assert srch.returncode == 0, srch.stderr
     result = json.loads((tmp_path / "search" / "search" / "search_result.json").read_text())
     assert len(result["rows"]) == 3
+
+
+@pytest.mark.slow
+def test_train_writes_a_supernet_artifact_that_loads_alone_and_resumes(tmp_path):
+    from nncf_bootstrapnas import load_supernet
+    from nncf_bootstrapnas.training import read_artifact
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    out = tmp_path / "train"
+    proc = cli("train", "--config", str(config), "--output-dir", str(out), "--small", "--train-subset", "128")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    artifact = read_artifact(out / "checkpoints" / "supernet.pth")
+    assert artifact.kind == "supernet" and artifact.model.reference_name == "resnet18" and artifact.model.args["small"]
+    assert 0.0 <= artifact.meta["original_fp32_accuracy"] <= 100.0 and artifact.build_original() is not None
+    supernet = load_supernet(out / "checkpoints" / "supernet.pth")  # the file alone: model, elasticity, weights
+    assert supernet.search_space.to_json() == artifact.search_space
+    stages = {s["name"]: s for s in json.loads((out / "train_report.json").read_text())["stages"]}
+    assert stages["pretrain"]["status"] == stages["train"]["status"] == "done"
+
+    again = cli("train", "--config", str(config), "--output-dir", str(out), "--small", "--train-subset", "128",
+                "--checkpoint", str(out / "checkpoints" / "pretrained.pth"), "--resume")  # fmt: skip
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    stages = {s["name"]: s for s in json.loads((out / "train_report.json").read_text())["stages"]}
+    assert stages["pretrain"]["status"] == "skipped"
+    assert stages["train"]["details"]["resumed_from"].endswith("supernet_last.pth")

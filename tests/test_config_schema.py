@@ -88,11 +88,46 @@ def test_defaults_fill_array_items_without_overriding_user_values():
     assert [s["init_lr"] for s in stages] == [init_lr, init_lr]
 
 
+NNCF_DEFAULT_SCHEDULE = [
+    {"train_dims": ["kernel"], "epochs": 1},
+    {"train_dims": ["kernel", "depth"], "epochs": 1},
+    {"train_dims": ["kernel", "depth"], "epochs": 1, "depth_indicator": 2},
+    {"train_dims": ["kernel", "depth", "width"], "epochs": 1},
+    {
+        "train_dims": ["kernel", "depth", "width"],
+        "epochs": 1,
+        "width_indicator": 2,
+        "reorg_weights": True,
+        "bn_adapt": True,
+    },
+]
+
+
 def test_default_schedule_items_get_defaults():
+    """All dimensions available: NNCF's five-stage default schedule, every stage default filled."""
     stages = load_config({"bootstrapNAS": {}}).bootstrapnas_training["schedule"]["list_stage_descriptions"]
-    declared = raw("training")["properties"]["schedule"]["properties"]["list_stage_descriptions"]["default"]
-    assert [s["train_dims"] for s in stages] == [d["train_dims"] for d in declared]
+    assert [{k: s[k] for k in d} for s, d in zip(stages, NNCF_DEFAULT_SCHEDULE)] == NNCF_DEFAULT_SCHEDULE
+    assert len(stages) == len(NNCF_DEFAULT_SCHEDULE)
     assert all({"epochs", "depth_indicator", "width_indicator", "sample_rate", "init_lr"} <= set(s) for s in stages)
+
+
+@pytest.mark.parametrize(
+    ("dims", "expected"),
+    [
+        (["width", "depth"], [["depth"], ["depth"], ["depth", "width"], ["depth", "width"]]),
+        (["width"], [["width"], ["width"]]),
+        (["kernel"], [["kernel"]]),
+    ],
+)
+def test_default_schedule_follows_the_available_dimensions(dims, expected):
+    """Without a schedule, NNCF's stages for the dimensions present (in progressivity order) load and validate."""
+    training = load_config({"bootstrapNAS": {"training": {"elasticity": {"available_elasticity_dims": dims}}}})
+    stages = training.sections.training.stages
+    assert [list(s.train_dims) for s in stages] == expected
+    if "width" in dims:
+        assert (stages[-1].width_indicator, stages[-1].reorg_weights, stages[-1].bn_adapt) == (2, True, True)
+    if "depth" in dims:
+        assert [s.depth_indicator for s in stages[:2]] == [1, 2]
 
 
 def test_stage_init_lr_not_filled_under_global_lr_schedule():
@@ -108,7 +143,13 @@ def test_stage_init_lr_not_filled_under_global_lr_schedule():
 
 
 def test_compression_entry_defaults_depend_on_algorithm():
-    config = load_config({"compression": [{"algorithm": "quantization"}, {"algorithm": "my_own_algo", "knob": 3}]})
+    from nncf_bootstrapnas.registry import COMPRESSION_ALGORITHMS
+
+    COMPRESSION_ALGORITHMS.register("my_own_algo")(object)  # user-registered names pass the load-time name check
+    try:
+        config = load_config({"compression": [{"algorithm": "quantization"}, {"algorithm": "my_own_algo", "knob": 3}]})
+    finally:
+        COMPRESSION_ALGORITHMS.unregister("my_own_algo")
     quantization, custom = config.compression
     q_schema = raw("compression")["$defs"]["quantization"]["properties"]
     assert quantization["preset"] == q_schema["preset"]["default"]
@@ -272,13 +313,8 @@ def test_python_defaults_never_drift_from_the_schema():
     from nncf_bootstrapnas.subnet_search.settings import SearchSettings
     from nncf_bootstrapnas.training.scheduler import StageDescriptor
 
-    search = dataclasses.asdict(SearchSettings())
-    schema_search = schemas().defaults(SEARCH)
-    schema_search.pop("num_constraints")  # legacy key, ignored (the constraints list decides)
-    bn = schema_search.pop("batchnorm_adaptation")
-    assert search["num_bn_adaptation_samples"] == bn["num_bn_adaptation_samples"]
-    assert {k: search[k] for k in schema_search} == schema_search
-    assert SearchSettings.from_config({}) == SearchSettings()
+    assert SearchSettings.from_json({}).to_json() == schemas().defaults(SEARCH)  # the section holds no defaults
+    assert not any(f.default is not dataclasses.MISSING for f in dataclasses.fields(SearchSettings))
 
     stage = dataclasses.asdict(StageDescriptor(train_dims=["width"]))
     schema_stage = schemas().defaults("training.schema.json#/$defs/stage")

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from nncf_bootstrapnas.config import ConfigError
 from nncf_bootstrapnas.deployment import ExportMismatchError, describe_module, export, load_exported
 from nncf_bootstrapnas.deployment.checks import Tolerance, compare
 
@@ -247,8 +248,10 @@ def test_supernet_is_exported_as_extracted_subnet(tmp_path):
 
 def test_argument_errors(tmp_path):
     x = torch.randn(1, 3, 16, 16)
-    with pytest.raises(ValueError, match="unknown export format.*allowed"):
+    with pytest.raises(ConfigError, match=r"^export.formats\[0\]: 'tflite' is not one of torch, onnx, openvino"):
         export(_conv_net(), tmp_path, formats=("tflite",), example_input=x)
+    with pytest.raises(ValueError, match="export.formats is empty and no INT8 IR is asked for"):
+        export(_conv_net(), tmp_path, formats=(), example_input=x)
     with pytest.raises(ValueError, match="int8=True.*no NNCF quantizers"):
         export(_conv_net(), tmp_path, formats=(), int8=True, example_input=x)
     with pytest.raises(ValueError, match="not a super-network"):
@@ -257,3 +260,20 @@ def test_argument_errors(tmp_path):
         export(_conv_net(), tmp_path)
     with pytest.raises(TypeError, match="int8="):
         export(_conv_net(), tmp_path, int8=3, example_input=x)
+
+
+def test_ir_accuracy_counts_like_the_torch_top1(tmp_path):
+    """The deployed model's top-1 counts the same labels as evaluation.top1_accuracy (IGNORE_INDEX skipped)."""
+    from nncf_bootstrapnas.deployment import ir_accuracy
+    from nncf_bootstrapnas.evaluation import top1_accuracy
+
+    model = _randomise_bn(_conv_net())
+    x = torch.randn(12, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = model(x).argmax(dim=1)
+    y[:4] = (y[:4] + 1) % 10  # four wrong labels
+    y[4] = -100  # one ignored label
+    loader = DataLoader(TensorDataset(x, y), batch_size=5)
+    result = export(model, tmp_path, formats=("openvino",), example_input=x[:1], progress=False)
+    acc, n = ir_accuracy(result.paths["openvino"], loader)
+    assert n == 11 and acc == pytest.approx(100.0 * 7 / 11) == top1_accuracy(model, loader)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from nncf_bootstrapnas.config import ConfigError, ConstraintError, GeneratorSection, load_config, parse_budget
 from nncf_bootstrapnas.evaluation import spearman_rho
 from nncf_bootstrapnas.generator import (
     AccuracyPredictor,
@@ -16,7 +17,6 @@ from nncf_bootstrapnas.generator import (
     GeneratorError,
     evaluate_generator,
     generate,
-    parse_constraint,
     random_baseline,
     train_generator,
 )
@@ -26,8 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thr
 
 
 def make_supernet(name: str = "vgg11_bn"):
-    from examples.models import build_model, example_input
     from nncf_bootstrapnas.elasticity import create_supernet
+    from nncf_bootstrapnas.models import build_model, example_input
 
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -119,8 +119,10 @@ def test_state_round_trip_plain_data(supernet, generator, cost_model, tmp_path) 
 
 
 def test_constraint_values_are_checked(generator, cost_model) -> None:
-    assert parse_constraint("macs=40e6", "macs") == 40e6
-    with pytest.raises(GeneratorError, match="trained for 'macs', not 'params'"):
+    assert (
+        parse_budget("macs=40e6", "macs") == parse_budget("macs <= 40e6", "macs") == parse_budget(40e6, "macs") == 40e6
+    )
+    with pytest.raises(ConstraintError, match="trained for 'macs', not 'params'"):
         generator("params=1e6")
     with pytest.raises(GeneratorError, match="below the minimum subnet's macs"):
         generator(cost_model.lo * 0.5)
@@ -167,3 +169,12 @@ def test_config_section_sets_the_budget(supernet, cost_model) -> None:
     gen = train_generator(supernet, config=config, steps_per_epoch=5, cost_model=cost_model)
     assert gen.hidden_dim == 8
     assert gen.meta["settings"]["epochs"] == 1 and gen.meta["settings"]["tau"] == 2.0
+    section = load_config(config).sections.generator
+    assert isinstance(section, GeneratorSection) and section.steps_per_epoch == 100  # schema default
+    again = train_generator(supernet, section, steps_per_epoch=5, cost_model=cost_model)  # the section itself
+    assert again.meta["settings"] == gen.meta["settings"]
+    assert all(torch.equal(a, b) for a, b in zip(gen.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(ConfigError, match=r"^generator.epoch: unknown key 'epoch' \(did you mean 'epochs'\?\)"):
+        train_generator(supernet, section, epoch=3, cost_model=cost_model)
+    with pytest.raises(ConfigError, match=r"^generator.tolerance: 1.5 must be less than 1"):
+        train_generator(supernet, tolerance=1.5, cost_model=cost_model)

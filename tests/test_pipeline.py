@@ -186,12 +186,11 @@ def test_unknown_algorithm_names_path_and_registered_names(config, path, name):
     assert not [entry for entry in LOG if entry[1] == "apply_to"]  # names are resolved before the model is touched
 
 
-def test_registration_after_loading_the_config_is_honoured():
-    config = load_config(config_with("toy_extra", training=None))  # any name validates at load time
-    with pytest.raises(ConfigError, match="toy_extra"):
-        create_compressed_model(model(), config)
+def test_names_are_checked_at_load_and_user_registrations_count():
+    with pytest.raises(ConfigError, match="compression\\[0\\].algorithm.*toy_extra"):
+        load_config(config_with("toy_extra", training=None))  # before any model is touched
     COMPRESSION_ALGORITHMS.register("toy_extra")(make_builder("toy_extra", 2.0))
-    ctrl, _ = create_compressed_model(model(), config)
+    ctrl, _ = create_compressed_model(model(), load_config(config_with("toy_extra", training=None)))
     assert ctrl.name == "toy_extra"
 
 
@@ -293,6 +292,7 @@ def test_config_as_path_and_dump_graphs(tmp_path):
     assert ctrl.names == ["toy_training", "toy_quant"]
 
 
+@pytest.mark.integration  # a child process
 def test_public_api_names_stay_functions_whatever_was_imported_first():
     """Importing every stage first must not shadow the public functions with same-named subpackages."""
     import subprocess
@@ -308,3 +308,65 @@ def test_public_api_names_stay_functions_whatever_was_imported_first():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.integration
+def test_every_stage_through_the_api(tmp_path):
+    """The API a user scripts, stage by stage, on a tiny budget: pre-train, fit, the supernet artifact, search, export,
+    benchmark, the generator and the quality report (the CLI's stages are covered by tests/test_cli_run.py)."""
+    from nncf_bootstrapnas import (
+        TrainingData,
+        benchmark,
+        export,
+        fit,
+        generate,
+        load_supernet,
+        quality_report,
+        save_supernet,
+        search,
+        train_generator,
+    )
+    from nncf_bootstrapnas.data import DigitsDataModule
+    from nncf_bootstrapnas.evaluation import top1_accuracy
+    from nncf_bootstrapnas.models import pretrain, resolve_model
+
+    config = load_config({
+        "input_info": {"sample_size": [1, 3, 32, 32]},
+        "bootstrapNAS": {
+            "training": {
+                "elasticity": {"width": {"min_width": 8, "width_multipliers": [1.0, 0.5]}},
+                "schedule": {"list_stage_descriptions": [{"train_dims": ["kernel", "width", "depth"], "epochs": 1,
+                                                          "width_indicator": 2, "init_lr": 0.005}]},
+                "sampling": {"strategy": "sandwich", "num_random": 0},
+                "train_steps": 2,
+            },
+            "search": {"num_evals": 4, "population": 2, "batchnorm_adaptation": {"num_bn_adaptation_samples": 32}},
+        },
+        "generator": {"epochs": 1, "num_constraint_values": 2, "hidden_dim": 8},
+        "quality_report": {"num_subnets": 3, "finetune_epochs": 1, "top_k": 2},
+    })  # fmt: skip
+    dm = DigitsDataModule(image_size=32, channels=3, batch_size=32)
+    train, val, bn = (
+        dm.subset_loader(64, "train", shuffle=True),
+        dm.subset_loader(64, "val"),
+        dm.subset_loader(64, "train"),
+    )
+    ref = resolve_model("resnet18", small=True)
+    model, ref_acc = pretrain(ref.build(), train, val, epochs=1)
+    trained = fit(model, TrainingData(train, val, bn=bn), config, val_fn=top1_accuracy, progress=False).supernet
+    path = save_supernet(tmp_path / "supernet.pth", trained, model=ref, original=model, meta={"ref_acc": ref_acc})
+    supernet = load_supernet(path)  # the file alone rebuilds it
+    result = search(supernet, config, top1_accuracy, val, bn, progress=False, ref_acc=ref_acc)
+    assert len(result.rows) >= 4 and result.select() is not None
+    chosen = result.select().config
+    exported = export(supernet, tmp_path / "export", config=chosen, formats=("openvino",), int8_fp32_rtol=None,
+                      progress=False)  # fmt: skip
+    bench = benchmark(exported.paths["openvino"], (1, 3, 32, 32), time_budget_s=0.2, warmup_iters=1, progress=False)
+    assert bench.throughput_fps > 0
+    space = supernet.search_space
+    budget = (supernet.macs(space.minimum()) + supernet.macs(space.maximum())) / 2
+    generator = train_generator(supernet, config, predictor=result, train_loader=bn, val_loader=val, progress=False)
+    assert supernet.macs(generate(supernet, generator, f"macs={budget}", strict=True)) <= budget
+    report = quality_report(supernet, bn, val, config, validate_fn=top1_accuracy, out_dir=tmp_path / "quality",
+                            progress=False)  # fmt: skip
+    assert len(report.rows) == 3

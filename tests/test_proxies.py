@@ -142,8 +142,8 @@ def test_proxy_errors_name_the_problem(batch) -> None:
 # ---- selection mechanisms on a tiny supernet -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def supernet():
-    from examples.models import build_model, example_input
     from nncf_bootstrapnas.elasticity import create_supernet
+    from nncf_bootstrapnas.models import build_model, example_input
 
     with torch.random.fork_rng():
         torch.manual_seed(0)

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from nncf_bootstrapnas.config import ConfigError, load_config
 from nncf_bootstrapnas.evaluation import (
     kendall_tau,
+    quality_options,
     quality_report,
     rank_agreement,
     sparse_kendall_tau,
@@ -18,15 +20,14 @@ from nncf_bootstrapnas.evaluation import (
     stratified_subnets,
     top_k_overlap,
 )
-from nncf_bootstrapnas.registry import RegistryError
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread in this module
 
 
 @pytest.fixture(scope="module")
 def supernet():
-    from examples.models import build_model, example_input
     from nncf_bootstrapnas.elasticity import create_supernet
+    from nncf_bootstrapnas.models import build_model, example_input
 
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -100,10 +101,24 @@ def test_config_budget_and_no_finetune(supernet, loaders) -> None:
 
 
 def test_bad_arguments_fail_before_measuring(supernet, loaders) -> None:
-    with pytest.raises(ValueError, match="num_subnets must be >= 2"):
+    with pytest.raises(ConfigError, match=r"^quality_report.num_subnets: 1 is less than the minimum 2"):
         quality_report(supernet, *loaders, num_subnets=1, progress=False)
-    with pytest.raises(RegistryError, match="unknown zero-cost proxy 'nope'"):
+    with pytest.raises(ConfigError, match=r"^quality_report.proxies\[0\]: 'nope' is not a registered zero-cost proxy"):
         quality_report(supernet, *loaders, proxies=("nope",), progress=False)
+
+
+def test_options_from_a_config_or_its_section() -> None:
+    config = load_config(
+        {
+            "quality_report": {"num_subnets": 3},
+            "bootstrapNAS": {"search": {"batchnorm_adaptation": {"num_bn_adaptation_samples": 48}}},
+        }
+    )
+    section, bn = quality_options(config)
+    assert section is config.sections.quality and section.num_subnets == 3 and bn == 48  # the search's setting
+    assert quality_options(config, bn_samples=16)[1] == 16
+    assert quality_options(section)[1] == quality_options(None)[1] == 2000  # no config: the schema's search default
+    assert quality_options({"quality_report": {"top_k": 2}})[0].top_k == quality_options({"top_k": 2})[0].top_k == 2
 
 
 def test_stratified_subnets_cover_the_macs_range(supernet) -> None:

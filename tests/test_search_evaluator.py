@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
 import pytest
 
+from nncf_bootstrapnas.config import ConfigError, SearchSection
 from nncf_bootstrapnas.subnet_search import (
     ConstraintSet,
     Evaluator,
     Objective,
     SearchProblem,
-    SearchSettings,
     resolve_objective,
     search,
+    search_options,
     supernet_fingerprint,
 )
 
@@ -146,11 +148,13 @@ def test_problem_runs_under_plain_pymoo_minimize_and_pickles_without_evaluator()
         clone.evaluate(np.zeros((1, problem.n_var)))
 
 
-def test_settings_from_config_legacy_keys_and_overrides():
-    cfg = {"bootstrapNAS": {"search": {"algorithm": "RNSGA2", "num_evals": 100, "ref_acc": -1, "population": 10,
+def test_options_from_config_and_overrides():
+    cfg = {"bootstrapNAS": {"search": {"algorithm": "RNSGA2", "num_evals": 100, "population": 10,
+                                       "aspiration_points": [90, 1e6],
                                        "batchnorm_adaptation": {"num_bn_adaptation_samples": 64},
                                        "linas": {"initial_evals": 8}}}}  # fmt: skip
-    s = SearchSettings.from_config(cfg, num_evals=50, seed=None)
+    s = search_options(cfg, num_evals=50, seed=None)
+    assert isinstance(s, SearchSection)
     assert (s.algorithm, s.num_evals, s.population, s.ref_acc, s.num_bn_adaptation_samples) == (
         "RNSGA2",
         50,
@@ -159,19 +163,22 @@ def test_settings_from_config_legacy_keys_and_overrides():
         64,
     )
     assert s.linas.initial_evals == 8 and s.linas.candidates_per_round == 10
-    assert SearchSettings.from_json(s.to_json()) == s
-    bare = SearchSettings.from_config({"num_evals": 7})
-    assert bare.num_evals == 7 and bare.objectives == ["accuracy", "macs"]
-    with pytest.raises(ValueError, match=r"bootstrapNAS.search.num_evals = 0 is not allowed; expected an integer >= 1"):
-        SearchSettings.from_config({"num_evals": 0})
+    assert SearchSection.from_json(s.to_json()) == s
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.num_evals = 3  # type: ignore[misc]
+    bare = search_options({"num_evals": 7})
+    assert bare.num_evals == 7 and bare.objectives == ("accuracy", "macs")
+    assert search_options(None, num_bn_adaptation_samples=5).num_bn_adaptation_samples == 5
+    with pytest.raises(ConfigError, match=r"^bootstrapNAS.search.num_evals: 0 is less than the minimum 1"):
+        search_options({"num_evals": 0})
     with pytest.raises(ValueError, match=r"population = 1 is too small for NSGA2; expected >= 2"):
         search(
             FakeSupernet(), {"population": 1, "algorithm": "NSGA2"}, fake_validate, [None], num_evals=5, progress=False
         )
-    with pytest.raises(ValueError, match=r"linas: unknown key\(s\) \['rounds'\]"):
-        SearchSettings.from_config({"linas": {"rounds": 3}})
-    with pytest.raises(TypeError, match="unknown setting 'num_eval'"):
-        SearchSettings.from_config(None, num_eval=3)
+    with pytest.raises(ConfigError, match=r"bootstrapNAS.search.linas.rounds: unknown key 'rounds'"):
+        search_options({"linas": {"rounds": 3}})
+    with pytest.raises(ConfigError, match="unknown key 'num_eval' \\(did you mean 'num_evals'\\?\\)"):
+        search_options(None, num_eval=3)
 
 
 def test_a_loaded_config_drives_the_search():
@@ -180,11 +187,14 @@ def test_a_loaded_config_drives_the_search():
     cfg = load_config({"input_info": {"sample_size": [1, 3, 8, 8]}, "bootstrapNAS": {"search": {
         "algorithm": "RNSGA2", "num_evals": 20, "population": 6, "weights": 0.5, "aspiration_points": [93, 2e7],
         "constraints": ["macs <= 5e7"], "batchnorm_adaptation": {"num_bn_adaptation_samples": 16}}}})  # fmt: skip
-    s = SearchSettings.from_config(cfg)
-    assert s.constraints == [{"objective": "macs", "op": "<=", "value": 5e7}] and s.num_bn_adaptation_samples == 16
-    res = search(FakeSupernet(), cfg, fake_validate, [None], progress=False)
-    assert res.algorithm == "RNSGA2" and len(res.rows) == 20 and res.constraints == ["macs <= 50000000.0"]
-    assert res.settings["aspiration_points"] == [[93, 2e7]]
+    s = cfg.sections.search
+    assert search_options(cfg) is s
+    assert [c.to_json() for c in s.constraints] == [{"objective": "macs", "op": "<=", "value": 5e7}]
+    assert s.num_bn_adaptation_samples == 16
+    for options in (cfg, s):  # a whole Config or its section
+        res = search(FakeSupernet(), options, fake_validate, [None], progress=False)
+        assert res.algorithm == "RNSGA2" and len(res.rows) == 20 and res.constraints == ["macs <= 50000000.0"]
+        assert res.settings["aspiration_points"] == [[93, 2e7]]
 
 
 def test_a_budget_of_one_measures_the_maximum_subnet_only():

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from nncf_bootstrapnas.registry import RegistryError
+from nncf_bootstrapnas.config import ConfigError
 from nncf_bootstrapnas.subnet_search import BaseSearchAlgorithm
 
 try:
@@ -76,5 +76,8 @@ def test_legacy_efficiency_evaluator_replaces_macs(tiny_supernet_and_data, tmp_p
 
 
 def test_from_config_rejects_unknown_algorithms(tmp_path):
-    with pytest.raises(RegistryError, match="unknown search algorithm 'EA'; registered: .*NSGA2"):
+    with pytest.raises(
+        ConfigError,
+        match="bootstrapNAS.search.algorithm: 'EA' is not a registered search algorithm; registered: .*NSGA2",
+    ):
         BaseSearchAlgorithm.from_config(object(), None, legacy_config(tmp_path, algorithm="EA"))

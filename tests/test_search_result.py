@@ -49,13 +49,15 @@ def test_legacy_sign_bug_unset_ref_acc_does_not_accept_everything(result):
 
 def test_explicit_ref_acc_and_no_qualifying_subnet():
     sn = FakeSupernet()
-    res = search(sn, None, fake_validate, [None], algorithm="random", num_evals=20, ref_acc=200.0, acc_delta=1.0,
-                 progress=False)  # fmt: skip
-    assert res.ref_acc == 200.0 and res.ref_acc_source == "bootstrapNAS.search.ref_acc" and res.best is None
-    legacy_default = search(
-        sn, {"ref_acc": -1}, fake_validate, [None], algorithm="random", num_evals=20, progress=False
-    )
-    assert legacy_default.ref_acc == legacy_default.maximum["values"]["accuracy"]
+    res = search(sn, None, fake_validate, [None], algorithm="random", num_evals=20, ref_acc=100.0, acc_delta=1.0,
+                 progress=False)  # fmt: skip  # the fake's accuracies stay below 96 %
+    assert res.ref_acc == 100.0 and res.ref_acc_source == "bootstrapNAS.search.ref_acc" and res.best is None
+    choice = res.select()  # the one fallback: the most accurate measured subnet, marked as not qualifying
+    assert not choice.qualified and "NO subnet within acc_delta=1.0 of ref_acc=100.00" in choice.rule
+    assert choice.values["accuracy"] == max(r["values"]["accuracy"] for r in res.rows)
+    default = search(sn, {}, fake_validate, [None], algorithm="random", num_evals=20, progress=False)
+    assert default.ref_acc == default.maximum["values"]["accuracy"]
+    assert default.select().qualified and default.select().row is default.best
 
 
 def test_hv_reference_comes_from_the_maximum_and_minimum_subnets(result):

@@ -18,15 +18,15 @@ from test_training_support import (
 )
 from torch import nn
 
-from nncf_bootstrapnas.training import EpochBasedTrainingAlgorithm, fit
+from nncf_bootstrapnas.training import EpochBasedTrainingAlgorithm, TrainingData, fit
 from nncf_bootstrapnas.training.algorithm import ProgressiveShrinkingBuilder
-from nncf_bootstrapnas.training.checkpoint import read_checkpoint
+from nncf_bootstrapnas.training.loop import read_training_checkpoint
 
 
 def test_fit_real_supernet_runs_the_stages(tmp_path):
     train, val = digits(n_train=64, n_val=32)
     before = tiny_net(channels=8).state_dict()
-    res = fit(tiny_net(channels=8), train, val, config=training_config(), checkpoint_dir=tmp_path, progress=True)
+    res = fit(tiny_net(channels=8), TrainingData(train, val), training_config(), checkpoint_dir=tmp_path, progress=True)
     assert [h["stage"] for h in res.history] == [0, 1, 2]
     last = res.history[-1]
     assert last["min"]["macs"] < last["max"]["macs"]
@@ -36,15 +36,15 @@ def test_fit_real_supernet_runs_the_stages(tmp_path):
     assert res.best["stage"] == 2 and res.best_checkpoint == tmp_path / "supernet_best.pth"
     after = res.supernet.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before if k in after)
-    assert read_checkpoint(res.last_checkpoint)["epoch"] == 3
+    assert read_training_checkpoint(res.last_checkpoint).training["epoch"] == 3
 
 
 def test_epochs_rescale_the_schedule():
     train, val = fake_loaders(n=16)
-    res = fit(FakeSupernet(), train, None, config=fake_config(), epochs=5, progress=False)
+    res = fit(FakeSupernet(), TrainingData(train), fake_config(epochs=5), progress=False)
     assert [h["stage"] for h in res.history] == [0, 0, 1, 1, 1]
     with pytest.raises(ValueError, match="fewer than the 2 stages"):
-        fit(FakeSupernet(), train, None, config=fake_config(), epochs=1, progress=False)
+        fit(FakeSupernet(), TrainingData(train), fake_config(epochs=1), progress=False)
 
 
 class _Spy(torch.optim.SGD):
@@ -69,7 +69,7 @@ def test_sandwich_accumulates_max_min_random_in_one_step(inplace):
     train, _ = fake_loaders(n=16, batch=8)
     config = fake_config(sampling={"strategy": "sandwich", "num_random": 2, "inplace_distillation": inplace})
     _Spy.steps = 0
-    fit(sn, train, None, config=config, optimizer=_Spy(sn.parameters(), lr=0.1), criterion=criterion, progress=False)
+    fit(sn, TrainingData(train), config, optimizer=_Spy(sn.parameters(), lr=0.1), criterion=criterion, progress=False)
     steps = 4  # 2 epochs x 2 batches
     assert _Spy.steps == steps and len(widths) == 4 * steps
     assert widths[0::4] == [16] * steps and widths[1::4] == [4] * steps  # maximum, then minimum
@@ -81,7 +81,7 @@ def test_single_strategy_trains_one_subnet_per_step():
     calls = []
     sn.register_forward_pre_hook(lambda m, a: calls.append(1) if m.training else None)
     train, _ = fake_loaders(n=16, batch=8)
-    fit(sn, train, None, config=fake_config(sampling={"strategy": "single"}), progress=False)
+    fit(sn, TrainingData(train), fake_config(sampling={"strategy": "single"}), progress=False)
     assert len(calls) == 4
 
 
@@ -168,8 +168,8 @@ def test_legacy_facade_with_legacy_callbacks(tmp_path):
     assert ctrl.multi_elasticity_handler.count_flops_and_weights_for_active_subnet()[0] == 2 * ctrl.macs(
         supernet.active_config
     )
-    ckpt = read_checkpoint(tmp_path / "supernet_last.pth")
-    assert ckpt["metrics"]["acc1"] == ckpt["metrics"]["max"]["acc1"]
+    metrics = read_training_checkpoint(tmp_path / "supernet_last.pth").training["metrics"]
+    assert metrics["acc1"] == metrics["max"]["acc1"]
     resumed = EpochBasedTrainingAlgorithm.from_checkpoint(tiny_net(channels=8), None, tmp_path / "supernet_last.pth")
     assert resumed.training_ctrl.scheduler.current_epoch == 2
     sd = resumed.model.state_dict()

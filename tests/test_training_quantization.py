@@ -17,9 +17,10 @@ from test_training_support import (
 from torch import nn
 
 from nncf_bootstrapnas.config import ConfigError
-from nncf_bootstrapnas.training import extract_quantized, fit
-from nncf_bootstrapnas.training.algorithm import build_training
+from nncf_bootstrapnas.training import TrainingData, compose, extract_quantized, fit
 from nncf_bootstrapnas.training.quantization import hook_storage
+
+pytestmark = pytest.mark.integration  # nncf.quantize and QAT training of a real super-network
 
 QUANTIZATION = [{"algorithm": "quantization", "initializer": {"range": {"num_init_samples": 16}}}]
 
@@ -38,8 +39,8 @@ def _trained_like(model: nn.Module) -> nn.Module:
 def qat():
     train, _ = digits(n_train=32, n_val=16)
     config = {**training_config(), "compression": QUANTIZATION}
-    ctrl, model, comps = build_training(_trained_like(tiny_net()), config, calibration_data=train)
-    return ctrl, model, comps, train
+    composition = compose(_trained_like(tiny_net()), config, calibration_data=train, with_training=True)
+    return composition.controller, composition.model, composition.compression, train
 
 
 def test_weight_quantizers_sit_on_the_parameters(qat):
@@ -96,7 +97,7 @@ def test_per_channel_activations_are_rejected():
     bad = [{"algorithm": "quantization", "activations": {"per_channel": True}}]
     train, _ = digits(n_train=16, n_val=16)
     with pytest.raises(ConfigError, match=r"activations.per_channel.*elastic width"):
-        build_training(tiny_net(), {**training_config(), "compression": bad}, calibration_data=train)
+        compose(tiny_net(), {**training_config(), "compression": bad}, calibration_data=train)
 
 
 def test_qat_fit_resumes_exactly(tmp_path, monkeypatch):
@@ -108,11 +109,12 @@ def test_qat_fit_resumes_exactly(tmp_path, monkeypatch):
         {"train_dims": ["kernel", "width", "depth"], "epochs": 1, "width_indicator": 4, "depth_indicator": 2},
     ]
     config = {
-        **training_config(stages, sampling={"strategy": "sandwich", "num_random": 1}),
+        **training_config(stages, sampling={"strategy": "sandwich", "num_random": 1}, checkpoint_every_steps=1),
         "compression": QUANTIZATION,
     }
+    data = TrainingData(train, val)
     torch.manual_seed(0)
-    full = fit(tiny_net(channels=8), train, val, config=config, checkpoint_dir=tmp_path / "full", progress=False)
+    full = fit(tiny_net(channels=8), data, config, checkpoint_dir=tmp_path / "full", progress=False)
     real_step, calls = trainer.train_step, [0]
 
     def failing_step(*args, **kwargs):
@@ -124,10 +126,9 @@ def test_qat_fit_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "train_step", failing_step)
     torch.manual_seed(0)
     with pytest.raises(KeyboardInterrupt):
-        fit(tiny_net(channels=8), train, val, config=config, checkpoint_dir=tmp_path, checkpoint_every_steps=1,
-            progress=False)  # fmt: skip
+        fit(tiny_net(channels=8), data, config, checkpoint_dir=tmp_path, progress=False)
     monkeypatch.setattr(trainer, "train_step", real_step)
-    resumed = fit(tiny_net(channels=8), train, val, config=config, checkpoint_dir=tmp_path, resume=True, progress=False)
+    resumed = fit(tiny_net(channels=8), data, config, checkpoint_dir=tmp_path, resume=True, progress=False)
     assert_states_close(state_of(full.supernet), state_of(resumed.supernet), atol=1e-6)
     hooks_a, hooks_b = state_of(hook_storage(full.supernet)), state_of(hook_storage(resumed.supernet))
     assert_states_close(hooks_a, hooks_b, atol=1e-6)
@@ -159,8 +160,8 @@ def test_quantization_is_set_up_at_the_maximum_whatever_subnet_is_active() -> No
     """Regression: a supernet left at its minimum before QAT got per-channel scales of the sliced shape."""
     import torch
 
-    from examples.models import build_model
     from nncf_bootstrapnas.elasticity import create_supernet
+    from nncf_bootstrapnas.models import build_model
     from nncf_bootstrapnas.training.quantization import quantize_supernet
 
     x = torch.randn(2, 3, 32, 32)

@@ -13,10 +13,11 @@ from test_training_support import (
 )
 
 from nncf_bootstrapnas.config import ConfigError
-from nncf_bootstrapnas.training.algorithm import ProgressiveShrinkingBuilder, parse_training_settings
+from nncf_bootstrapnas.training.algorithm import ProgressiveShrinkingBuilder
 from nncf_bootstrapnas.training.lr_schedule import GlobalLRSchedule, parse_lr_schedule
 from nncf_bootstrapnas.training.sampling import SamplingSettings, subnets_for_step
-from nncf_bootstrapnas.training.scheduler import StageDescriptor, default_stages, validate_progressivity
+from nncf_bootstrapnas.training.scheduler import StageDescriptor, validate_progressivity
+from nncf_bootstrapnas.training.settings import parse_training_settings
 
 
 def controller_for(config: dict, supernet: FakeSupernet | None = None):
@@ -26,7 +27,7 @@ def controller_for(config: dict, supernet: FakeSupernet | None = None):
 
 
 def test_default_schedule_is_legacy_five_stages():
-    stages = default_stages()
+    stages = parse_training_settings({"bootstrapNAS": {"training": {}}}, FakeSupernet()).stages
     assert [s.train_dims for s in stages] == [
         ["kernel"],
         ["kernel", "depth"],

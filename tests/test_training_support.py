@@ -235,3 +235,25 @@ def run_script(code: str, *args: str, env: dict[str, str] | None = None, timeout
     return subprocess.Popen(
         [sys.executable, "-c", code, *args], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+
+
+# ---- legacy callbacks (NNCF 2.x signatures) --------------------------------------------------------------------------
+def legacy_train_epoch(loader: Any, model: nn.Module, compression_ctrl: Any, epoch: int, optimizer: Any) -> None:
+    """A legacy ``train_epoch_fn``: one subnet per step, chosen by ``scheduler.step()``."""
+    model.train()
+    for x, y in loader:
+        compression_ctrl.scheduler.step()
+        loss = F.cross_entropy(model(x), y) + compression_ctrl.loss()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def top1(model: nn.Module, loader: Any) -> tuple[float, float, float]:
+    """A legacy ``val_fn``: (top-1 %, top-5 %, loss); only top-1 is computed."""
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in loader:
+            correct += int((model(x).argmax(1) == y).sum())
+            total += len(y)
+    return 100.0 * correct / total, 100.0, 0.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nncf_bootstrapnas.cli import checkpoints, steps_deploy, steps_model, steps_search
-from nncf_bootstrapnas.cli.data import build_data
+from nncf_bootstrapnas.cli import steps_deploy, steps_model, steps_search
+from nncf_bootstrapnas.cli.inputs import load_supernet, read_checkpoint, stage_data
 from nncf_bootstrapnas.cli.session import Session
 from nncf_bootstrapnas.cli.ui import print_summary
 
@@ -14,9 +14,8 @@ from nncf_bootstrapnas.cli.ui import print_summary
 def starting_point(session: Session, data: Any) -> tuple[Any, float | None, Any]:
     """(original model, its FP32 accuracy, supernet or None) from --checkpoint or by pre-training."""
     path: Path | None = session.args.checkpoint
-    if path is not None and checkpoints.kind_of(checkpoints.read(path)) != "weights":
-        loaded = checkpoints.load_supernet(path, session.spec, session.config)
-        session.spec = loaded.spec
+    if path is not None and read_checkpoint(path) is not None:
+        loaded = load_supernet(session, path)
         acc = loaded.meta.get("original_fp32_accuracy")
         for name, title in (("pretrain", "Pre-train"), ("train", "Train the super-network")):
             with session.stage(name, title) as rec:
@@ -29,11 +28,9 @@ def starting_point(session: Session, data: Any) -> tuple[Any, float | None, Any]
 
 
 def run(session: Session) -> int:
-    spec = session.spec
-    assert spec is not None
-    data = build_data(session.config, spec, session.seed, session.args.train_subset)
-    session.report.dataset = data.note
-    session.console.print(f"[bold]model[/] {spec.describe()}  [bold]data[/] {data.note}")
+    assert session.model is not None
+    data = stage_data(session, session.args.train_subset)
+    session.console.print(f"[bold]model[/] {session.model.describe()}  [bold]data[/] {data.note}")
     try:
         original, original_acc, supernet = starting_point(session, data)
         if supernet is None:
@@ -43,7 +40,7 @@ def run(session: Session) -> int:
         _, choice = steps_search.run(session, supernet, data, original_acc)
         subnet = None if choice is None else choice.config
         steps_deploy.export_original_and_subnet(session, original, supernet, subnet, data)
-        if choice is not None and choice.rule.startswith("NO subnet"):
+        if choice is not None and not choice.qualified:
             for key in ("subnet_fp32", "subnet_int8"):
                 row = session.report.row(key)
                 if row is not None:

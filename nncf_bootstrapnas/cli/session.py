@@ -12,11 +12,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncf_bootstrapnas.cli.errors import CLIError, UsageError
-from nncf_bootstrapnas.cli.models import ModelSpec, spec_from
 from nncf_bootstrapnas.report import ModelRow, RunReport, StageRecord, write_report
+
+if TYPE_CHECKING:
+    from nncf_bootstrapnas.models import ModelRef
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -35,10 +37,12 @@ def add_common(p: argparse.ArgumentParser, config_required: bool = True, model: 
     p.add_argument("--output-dir", type=Path, default=None, help="results folder (default: outputs/<command>)")
     if model:
         p.add_argument(
-            "--model", default=None, help="examples.models name or pkg.module:factory (default: config 'model')"
+            "--model",
+            default=None,
+            help="nncf_bootstrapnas.models name or pkg.module:factory (default: config 'model')",
         )
         p.add_argument("--model-params", type=json_object, default=None, help="JSON keyword arguments of the model")
-        p.add_argument("--small", action="store_true", help="the small test variant of an examples.models model")
+        p.add_argument("--small", action="store_true", help="the small test variant of a reference model")
         p.add_argument("--train-subset", type=int, default=None, help="train on N digits samples only (tiny budgets)")
     p.add_argument("--seed", type=int, default=None, help="seed of data split, training and search (overrides config)")
     p.add_argument("--device", default="cpu", help="torch device for training/search (cpu, cuda, ...)")
@@ -57,7 +61,7 @@ class Session:
     out: Path
     console: Any
     report: RunReport
-    spec: ModelSpec | None = None
+    model: ModelRef | None = None
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -116,10 +120,7 @@ def load(args: argparse.Namespace, command: str, needs_model: bool = True) -> Se
     if args.config is not None and not args.config.is_file():
         raise UsageError(f"config file not found: {args.config}")
     config = load_config(args.config) if args.config is not None else load_config({})
-    spec = None
-    if needs_model:
-        spec = spec_from(config, getattr(args, "model", None), getattr(args, "model_params", None), args.small)
-        spec.factory()  # an unknown name or a bad import path fails now, before any work
+    model = model_from(config, args, required=True) if needs_model else None  # a bad name fails before any work
     out = args.output_dir or Path("outputs") / command
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +132,7 @@ def load(args: argparse.Namespace, command: str, needs_model: bool = True) -> Se
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     argv = " ".join(sys.argv[1:]) if sys.argv and "pytest" not in sys.argv[0] else command
     report = RunReport(command=f"nncf-bootstrapnas {argv}", dataset="")
-    session = Session(command, args, config, out, console, report, spec)
+    session = Session(command, args, config, out, console, report, model)
     _configure_runtime(args)
     if args.config is not None:
         prefix = "" if command == "run" else f"{command}_"
@@ -141,10 +142,31 @@ def load(args: argparse.Namespace, command: str, needs_model: bool = True) -> Se
         effective.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         report.artifacts["config (as given)"] = source.name
         report.artifacts["config (effective, defaults filled)"] = effective.name
-    if spec is not None:
-        report.model = {"spec": spec.to_json(), "name": spec.describe()}
+    if model is not None:
+        report.model = {"spec": model.to_json(), "name": model.describe()}
     report.environment = _environment()
     return session
+
+
+def model_from(config: Any, args: argparse.Namespace, required: bool) -> ModelRef | None:
+    """``--model`` / ``--model-params`` / ``--small`` over the config's top-level ``model`` / ``model_params``,
+    resolved (imported) now; None when neither names a model and ``required`` is False."""
+    from nncf_bootstrapnas.models import ModelError, resolve_model
+
+    name = getattr(args, "model", None)
+    chosen = name or config.get("model")
+    if not chosen:
+        if not required:
+            return None
+        raise UsageError("no model: pass --model NAME (or pkg.module:factory) or set the config's top-level 'model'")
+    params = dict(config.get("model_params") or {}) if name is None or name == config.get("model") else {}
+    params.update(getattr(args, "model_params", None) or {})
+    try:
+        return resolve_model(
+            chosen, params, small=bool(getattr(args, "small", False)), num_classes=int(config.get("num_classes", 10))
+        )
+    except ModelError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _configure_runtime(args: argparse.Namespace) -> None:

@@ -21,14 +21,14 @@ def train_supernet(
     progress: bool,
 ) -> tuple[Any, dict[str, Any]]:
     """``nncf_bootstrapnas.training.fit``: progressive shrinking (+ quantization when the config asks for it)."""
-    from nncf_bootstrapnas.training import fit
+    from nncf_bootstrapnas.training import TrainingData, fit
 
-    quant = next((c for c in config.compression if c.get("algorithm") == "quantization"), {})
+    quant = next((c.options for c in config.sections.compression if c.algorithm == "quantization"), {})
     num_calib = int(((quant.get("initializer") or {}).get("range") or {}).get("num_init_samples", 256))
-    calibration = data.module.calibration_loader(min(num_calib, len(data.module.train_indices)), batch_size=32)
+    loaders = TrainingData(data.train, data.val, bn=data.bn, calibration=data.calibration(num_calib))
     out = fit(
-        model, data.train, data.val, config, val_fn=validate_fn, bn_loader=data.bn, calibration_loader=calibration,
-        checkpoint_dir=str(checkpoint_dir), resume=resume, progress=progress,
+        model, loaders, config, val_fn=validate_fn, checkpoint_dir=str(checkpoint_dir), resume=resume,
+        progress=progress,
     )  # fmt: skip
     info: dict[str, Any] = {"history": out.history, "best": out.best}
     for name in ("resumed_from", "last_checkpoint"):
@@ -57,86 +57,50 @@ def run_search(
     )  # fmt: skip
 
 
-def adapt_bn(model: Any, loader: Any, num_samples: int) -> None:
-    """The same BN re-estimation the search applied before measuring a subnet."""
-    if num_samples <= 0:
-        return
-    from nncf_bootstrapnas.training.bn_adaptation import adapt_batchnorm
+def recalibrated_subnet(supernet: Any, subnet: dict[str, Any], bn_loader: Any, num_samples: int) -> Any:
+    """The subnet as a plain module (QAT quantizers kept) with the BN statistics the search measured it with
+    (``evaluation.recalibrated``); the supernet itself is left as it was."""
+    from nncf_bootstrapnas.evaluation import recalibrated
+    from nncf_bootstrapnas.training import extract_quantized
 
-    adapt_batchnorm(model, loader, num_samples)
-
-
-def extract_subnet(supernet: Any, subnet: dict[str, Any] | None) -> Any:
-    """A plain module of the subnet, keeping the QAT quantizers of a quantized supernet."""
-    from nncf_bootstrapnas.deployment.quantize import is_quantized
-    from nncf_bootstrapnas.training.quantized_extraction import extract_quantized
-
-    return extract_quantized(supernet, subnet) if is_quantized(supernet) else supernet.extract(subnet)
+    with recalibrated(supernet, subnet, bn_loader, num_samples) as model:
+        return extract_quantized(model, subnet).eval()
 
 
 # ---- export / deployment -------------------------------------------------------------------------------------------
-def export_model(
-    model: Any, out_dir: Path, example: tuple[Any, ...], int8: Any, export_cfg: dict[str, Any], progress: bool
-) -> Any:
-    """Every artifact is checked against torch; the INT8-vs-FP32 output distance is reported, not enforced: the
-    deployed INT8 model is judged by its measured validation accuracy instead."""
+def export_model(model: Any, out_dir: Path, example: tuple[Any, ...], int8: Any, options: Any, progress: bool) -> Any:
+    """``deployment.export`` with the export section. Every artifact is checked against torch; the INT8-vs-FP32
+    output distance is reported, not enforced: the deployed INT8 model is judged by its measured accuracy instead."""
     from nncf_bootstrapnas.deployment import export
 
     return export(
-        model, out_dir, formats=tuple(export_cfg.get("formats", ("openvino",))), int8=int8, example_input=example,
-        atol=export_cfg.get("atol"), num_calibration_samples=int(export_cfg.get("num_calibration_samples", 300)),
-        int8_fp32_rtol=None, progress=progress,
-    )  # fmt: skip
+        model, out_dir, options=options, int8=int8, example_input=example, int8_fp32_rtol=None, progress=progress
+    )
 
 
-def run_benchmark(
-    xml: str | Path, input_shape: tuple[int, ...] | None, bench_cfg: dict[str, Any], progress: bool
-) -> Any:
+def run_benchmark(xml: str | Path, input_shape: tuple[int, ...] | None, options: Any, progress: bool) -> Any:
+    """``deployment.benchmark`` with the benchmark section."""
     from nncf_bootstrapnas.deployment import benchmark
 
-    return benchmark(
-        str(xml), input_shape=None if input_shape is None else list(input_shape), device=bench_cfg.get("device", "CPU"),
-        time_budget_s=float(bench_cfg.get("time_budget_s", 10)), warmup_iters=int(bench_cfg.get("warmup_iters", 10)),
-        batch_size=int(bench_cfg.get("batch_size", 1)), num_threads=bench_cfg.get("num_threads"), progress=progress,
-    )  # fmt: skip
+    return benchmark(str(xml), None if input_shape is None else list(input_shape), options, progress=progress)
 
 
 def openvino_accuracy(xml: str | Path, loader: Any, device: str = "CPU") -> tuple[float, int]:
     """Top-1 accuracy (%) of an OpenVINO IR over ``loader`` and the number of labelled targets it counted."""
-    import numpy as np
-    import openvino as ov
+    from nncf_bootstrapnas.deployment import ir_accuracy
 
-    from nncf_bootstrapnas.data import IGNORE_INDEX
-
-    core = ov.Core()
-    model = core.read_model(str(xml))
-    static_batch = model.input(0).get_partial_shape()[0].is_static
-    compiled = core.compile_model(model, device)
-    output = compiled.output(0)
-    correct = total = 0
-    for images, targets in loader:
-        x, y = images.numpy(), targets.numpy()
-        chunks = [x[i : i + 1] for i in range(len(x))] if static_batch else [x]
-        logits = np.concatenate([compiled([c])[output] for c in chunks], axis=0)
-        valid = y != IGNORE_INDEX
-        correct += int(((logits.argmax(axis=1) == y) & valid).sum())
-        total += int(valid.sum())
-    if total == 0:
-        raise ValueError("the validation loader yielded no labelled samples")
-    return 100.0 * correct / total, total
+    return ir_accuracy(xml, loader, device)
 
 
 # ---- generator and supernet-quality report -------------------------------------------------------------------------
-def train_generator(
-    supernet: Any, config: Any, constraint: str, data: Any, predictor: Any, seed: int, progress: bool
-) -> Any:
-    """SGNAS generator; accuracy from a search result (``predictor``) when given, else measured on validation data."""
+def train_generator(supernet: Any, config: Any, data: Any, predictor: Any, seed: int, progress: bool) -> Any:
+    """SGNAS generator (the generator section); accuracy from a search result (``predictor``) when given, else
+    measured on validation data."""
     from nncf_bootstrapnas.generator import train_generator as train
 
     return train(
-        supernet, config=config, constraint=constraint, val_loader=data.val, train_loader=data.bn,
-        predictor=predictor, seed=seed, progress=progress,
-    )  # fmt: skip
+        supernet, config, predictor=predictor, train_loader=data.bn, val_loader=data.val, seed=seed, progress=progress
+    )
 
 
 def generate(supernet: Any, generator: Any, constraint: str, value: float, strict: bool) -> dict[str, Any]:
@@ -152,6 +116,5 @@ def quality_report(
     from nncf_bootstrapnas.evaluation import quality_report as report
 
     return report(
-        supernet, data.bn, data.val, config=config, validate_fn=validate_fn, out_dir=out_dir, seed=seed,
-        progress=progress,
-    )  # fmt: skip
+        supernet, data.bn, data.val, config, validate_fn=validate_fn, out_dir=out_dir, seed=seed, progress=progress
+    )

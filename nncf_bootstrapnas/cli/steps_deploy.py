@@ -2,35 +2,34 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncf_bootstrapnas.cli import stages
-from nncf_bootstrapnas.cli.data import DigitsData
 from nncf_bootstrapnas.cli.session import Session
 from nncf_bootstrapnas.report import ModelRow
 
-
-def export_settings(session: Session) -> dict[str, Any]:
-    cfg = dict(session.config.get("export") or {})
-    formats = list(cfg.get("formats") or ["openvino"])
-    if "openvino" not in formats:  # deployment numbers are OpenVINO numbers
-        formats.append("openvino")
-    cfg["formats"] = formats
-    return cfg
+if TYPE_CHECKING:
+    from nncf_bootstrapnas.pipeline.data import StageData
 
 
-def _int8_source(model: Any, data: DigitsData, cfg: dict[str, Any]) -> tuple[Any, str]:
+def export_settings(session: Session) -> Any:
+    """The export section, with OpenVINO always among the formats: deployment numbers are OpenVINO numbers."""
+    section = session.config.sections.export
+    formats = list(section.formats or ["openvino"])
+    return section if "openvino" in formats else section.replace(formats=[*formats, "openvino"])
+
+
+def _int8_source(model: Any, data: StageData, cfg: Any) -> tuple[Any, str]:
     from nncf_bootstrapnas.deployment.quantize import is_quantized
 
     if is_quantized(model):
         return True, "INT8 from the quantization-aware super-network (QAT)"
-    return data.calibration(int(cfg.get("num_calibration_samples", 300))), "INT8 by nncf.quantize (digits calibration)"
+    return data.calibration(cfg.num_calibration_samples), f"INT8 by nncf.quantize ({data.dataset} calibration)"
 
 
 def export_pair(
-    session: Session, prefix: str, label: str, model: Any, data: DigitsData, folder: Path, macs: int | None,
+    session: Session, prefix: str, label: str, model: Any, data: StageData, folder: Path, macs: int | None,
     params: int | None,
 ) -> list[ModelRow]:  # fmt: skip
     """Export ``model`` to ``folder`` as FP32 (+ INT8) IR and add the two report rows (paths filled, not measured)."""
@@ -38,7 +37,7 @@ def export_pair(
     example = tuple(t[:1] for t in _example(model, data))
     fp32 = ModelRow(f"{prefix}_fp32", f"{label} FP32", "FP32", macs=macs, params=params)
     int8 = ModelRow(f"{prefix}_int8", f"{label} INT8", "INT8", macs=macs, params=params)
-    int8_arg, how = _int8_source(model, data, cfg) if cfg.get("int8") else (None, "")
+    int8_arg, how = _int8_source(model, data, cfg) if cfg.int8 else (None, "")
     try:
         result = stages.export_model(model, folder, example, int8_arg, cfg, session.progress)
     except Exception as exc:  # noqa: BLE001 - the INT8 step failing must not hide the FP32 model
@@ -67,14 +66,14 @@ def export_pair(
     return [session.report.set_row(fp32), session.report.set_row(int8)]
 
 
-def _example(model: Any, data: DigitsData) -> tuple[Any, ...]:
+def _example(model: Any, data: StageData) -> tuple[Any, ...]:
     import torch
 
     return (torch.zeros(1, *data.input_shape),)
 
 
 def export_original_and_subnet(
-    session: Session, original: Any, supernet: Any, subnet: dict[str, Any] | None, data: DigitsData,
+    session: Session, original: Any, supernet: Any, subnet: dict[str, Any] | None, data: StageData,
     subnet_label: str = "best subnet",
 ) -> None:  # fmt: skip
     """Both exports of the headline table; the subnet gets the BN adaptation the search measured it with."""
@@ -100,18 +99,15 @@ def export_original_and_subnet(
         rec.details = {"subnet": subnet}
 
 
-def subnet_module(session: Session, supernet: Any, subnet: dict[str, Any], data: DigitsData) -> Any:
-    """Activate, adapt BN exactly as the search did, extract (quantizers kept for a QAT supernet)."""
-    work = copy.deepcopy(supernet)
-    work.activate(subnet)
-    bn = session.config.bootstrapnas_search.get("batchnorm_adaptation") or {}
-    stages.adapt_bn(work, data.bn, int(bn.get("num_bn_adaptation_samples", 0)))
-    return stages.extract_subnet(work, subnet).eval()
+def subnet_module(session: Session, supernet: Any, subnet: dict[str, Any], data: StageData) -> Any:
+    """The subnet with the BN adaptation the search measured it with, extracted (quantizers kept for QAT)."""
+    samples = session.config.sections.search.num_bn_adaptation_samples
+    return stages.recalibrated_subnet(supernet, subnet, data.bn, samples)
 
 
-def measure_accuracy(session: Session, data: DigitsData) -> None:
+def measure_accuracy(session: Session, data: StageData) -> None:
     """Top-1 of every exported IR through OpenVINO on the full validation split."""
-    device = (session.config.get("benchmark") or {}).get("device", "CPU")
+    device = session.config.sections.benchmark.device
     with session.stage("validate", "Validate the deployed models in OpenVINO"):
         for row in session.report.models:
             if row.path is None or row.status != "done" or row.accuracy is not None:
@@ -122,13 +118,13 @@ def measure_accuracy(session: Session, data: DigitsData) -> None:
                 row.status, row.reason = "failed", f"OpenVINO inference failed: {type(exc).__name__}: {exc}"
                 continue
             row.accuracy = acc
-            row.accuracy_source = f"OpenVINO {device}, digits validation split ({n} images)"
+            row.accuracy_source = f"OpenVINO {device}, {data.dataset} validation split ({n} images)"
             session.console.print(f"{row.label}: {acc:.2f}% ({row.accuracy_source})")
 
 
-def benchmark_all(session: Session, input_shape: tuple[int, ...], bench_cfg: dict[str, Any] | None = None) -> None:
+def benchmark_all(session: Session, input_shape: tuple[int, ...], options: Any = None) -> None:
     """Latency (LATENCY hint) and throughput (THROUGHPUT hint) of every exported IR, in this one process."""
-    cfg = dict(session.config.get("benchmark") or {}) if bench_cfg is None else bench_cfg
+    cfg = session.config.sections.benchmark if options is None else options
     with session.stage("benchmark", "Benchmark in OpenVINO") as rec:
         for row in session.report.models:
             if row.path is None or row.status != "done":
@@ -146,7 +142,7 @@ def benchmark_all(session: Session, input_shape: tuple[int, ...], bench_cfg: dic
         rec.details = dict(session.report.benchmark_settings)
 
 
-def benchmark_settings(res: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+def benchmark_settings(res: Any, cfg: Any) -> dict[str, Any]:
     lat, thr = res.settings.get("latency", {}), res.settings.get("throughput", {})
     return {
         "device": f"{res.device} ({res.device_name})",
@@ -160,5 +156,5 @@ def benchmark_settings(res: Any, cfg: dict[str, Any]) -> dict[str, Any]:
             f"{thr.get('num_requests')}"
         ),
         "inference precision": lat.get("INFERENCE_PRECISION_HINT"),
-        "num_threads (config)": cfg.get("num_threads", "OpenVINO default"),
+        "num_threads (config)": "OpenVINO default" if cfg.num_threads is None else cfg.num_threads,
     }

@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nncf_bootstrapnas.cli import checkpoints, stages
-from nncf_bootstrapnas.cli.data import DigitsData
-from nncf_bootstrapnas.cli.errors import UsageError
-from nncf_bootstrapnas.cli.models import ensure_repo_on_path
+from nncf_bootstrapnas.cli import stages
+from nncf_bootstrapnas.cli.errors import CLIError
 from nncf_bootstrapnas.cli.session import Session, seed_everything
 
 DEFAULT_PRETRAIN_EPOCHS = 3
@@ -40,23 +38,39 @@ def _pretrain_settings(session: Session) -> tuple[int, str, float | None]:
     return epochs, name if name in ("adamw", "sgd") else "adamw", opt.get("base_lr")
 
 
-def prepare_original(session: Session, data: DigitsData, weights: Path | None) -> Original:
-    """Load ``weights`` or pre-train on digits; either way measure the FP32 accuracy (torch, validation split)."""
-    spec = session.spec
-    assert spec is not None
+def _pretrained_meta(session: Session, accuracy: float, source: str, data: Any) -> dict[str, Any]:
+    """The sidecar of ``pretrained.pth`` (``nncf_bootstrapnas.models.load_pretrained`` reads it back)."""
+    from nncf_bootstrapnas.models import SMALL_KWARGS
+
+    ref = session.model
+    args = dict(ref.args)
+    name = ref.reference_name or ref.factory
+    if ref.reference_name is not None:
+        small = args.pop("small", False)
+        args.pop("name")
+        args = {**(SMALL_KWARGS[name] if small else {}), **args}
+    num_classes = args.pop("num_classes", None)
+    meta = {"model": name, "model_kwargs": args, "num_classes": num_classes, "val_accuracy": accuracy}
+    return {**meta, "source": source, "data": data.note}
+
+
+def prepare_original(session: Session, data: Any, weights: Path | None) -> Original:
+    """Load ``weights`` or pre-train; either way measure the FP32 accuracy (torch, validation split)."""
+    from nncf_bootstrapnas.models import ModelError, load_weights, pretrain, save_pretrained
+
+    ref = session.model
+    assert ref is not None
     seed_everything(session.seed)
-    model = spec.build()
-    with session.stage("pretrain", "Pre-train the original model on digits") as rec:
+    model = ref.build()
+    with session.stage("pretrain", "Pre-train the original model") as rec:
         if weights is not None:
-            checkpoints.load_weights(model, weights, spec)
+            try:
+                load_weights(model, weights)
+            except ModelError as exc:
+                raise CLIError(f"{exc}; model {ref.describe()}") from None
             rec.status, rec.reason = "skipped", f"weights loaded from {weights}"
             source = str(weights)
         else:
-            ensure_repo_on_path()
-            try:
-                from examples.pretrain import pretrain
-            except ImportError as exc:
-                raise UsageError(f"pre-training needs examples.pretrain ({exc}); pass --checkpoint WEIGHTS") from None
             epochs, optimizer, lr = _pretrain_settings(session)
             model = model.to(session.args.device)
             model, _ = pretrain(
@@ -67,17 +81,19 @@ def prepare_original(session: Session, data: DigitsData, weights: Path | None) -
             source = f"pre-trained here for {epochs} epoch(s)"
     model.eval()
     accuracy = torch_accuracy(model, data.val)
-    path = checkpoints.save_pretrained(
-        model, spec, accuracy, session.out / "checkpoints" / "pretrained.pth", {"source": source, "data": data.note}
+    path = save_pretrained(
+        model, session.out / "checkpoints" / "pretrained.pth", _pretrained_meta(session, accuracy, source, data)
     )
     session.report.artifacts["pre-trained weights"] = session.rel(path)
     session.console.print(f"original FP32 accuracy (torch, validation split): [bold]{accuracy:.2f}%")
     return Original(model, accuracy, source)
 
 
-def train(session: Session, original: Original, data: DigitsData) -> Any:
-    """Convert + progressive shrinking (+ QAT) through ``fit``."""
+def train(session: Session, original: Original, data: Any) -> Any:
+    """Convert + progressive shrinking (+ QAT) through ``fit``; the result is saved as a supernet artifact."""
     import copy
+
+    from nncf_bootstrapnas.training import save_supernet
 
     seed_everything(session.seed)
     compression = [c["algorithm"] for c in session.config.compression]
@@ -98,10 +114,10 @@ def train(session: Session, original: Original, data: DigitsData) -> Any:
     supernet = supernet.cpu().eval()
     space = supernet.search_space
     session.console.print(f"super-network: {space!r}, maximum {supernet.macs(space.maximum()) / 1e6:.2f} MMACs")
-    path = checkpoints.save_supernet(
-        session.out / "checkpoints" / "supernet.pth", supernet, original.model, session.spec,
-        {"original_fp32_accuracy": original.accuracy, "original_source": original.source,
-         "trained": session.report.stage("train").status == "done", "data": data.note},
-    )  # fmt: skip
+    meta = {"original_fp32_accuracy": original.accuracy, "original_source": original.source,
+            "trained": session.report.stage("train").status == "done", "data": data.note}  # fmt: skip
+    path = save_supernet(
+        session.out / "checkpoints" / "supernet.pth", supernet, model=session.model, original=original.model, meta=meta
+    )
     session.report.artifacts["super-network checkpoint"] = session.rel(path)
     return supernet

@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncf_bootstrapnas.cli import stages
-from nncf_bootstrapnas.cli.data import DigitsData
 from nncf_bootstrapnas.cli.session import Session, seed_everything
 from nncf_bootstrapnas.cli.steps_model import torch_accuracy
 
-
-@dataclass
-class Choice:
-    """The subnet to deploy: its config, the search's measurements of it, and how it was chosen."""
-
-    config: dict[str, Any]
-    values: dict[str, float]
-    rule: str
-    index: int | None = None
+if TYPE_CHECKING:
+    from nncf_bootstrapnas.pipeline.data import StageData
 
 
 def search_overrides(session: Session, ref_acc: float | None) -> dict[str, Any]:
     """CLI flags and the measured original accuracy as ``ref_acc`` (unless the config sets one)."""
     over: dict[str, Any] = {"num_evals": getattr(session.args, "num_evals", None)}
-    if session.config.bootstrapnas_search.get("ref_acc") is None and ref_acc is not None:
+    if session.config.sections.search.ref_acc is None and ref_acc is not None:
         over["ref_acc"] = ref_acc
     return over
 
 
-def run(session: Session, supernet: Any, data: DigitsData, ref_acc: float | None) -> tuple[Any, Choice | None]:
+def run(session: Session, supernet: Any, data: StageData, ref_acc: float | None) -> tuple[Any, Any]:
     """Search, write search/ (CSV, JSON, Markdown, plots) and return the result and the chosen subnet."""
     seed_everything(session.seed)
     result = choice = None
@@ -54,24 +45,13 @@ def run(session: Session, supernet: Any, data: DigitsData, ref_acc: float | None
     return result, choice
 
 
-def choose(result: Any) -> Choice | None:
-    """Legacy rule (fewest MACs within acc_delta of ref_acc); if none qualifies, the most accurate measured subnet,
-    labelled as such so the report never presents it as meeting the tolerance."""
-    best = result.best
-    if best is not None:
-        rule = f"fewest {result.efficiency_metric} with accuracy >= ref_acc - acc_delta"
-        return Choice(best["config"], dict(best["values"]), rule, best["index"])
-    rows = [r for r in result.rows if r["feasible"]] or list(result.rows)
-    if not rows or "accuracy" not in result.metrics:
-        return None
-    top = max(rows, key=lambda r: (r["values"]["accuracy"], -r["index"]))
-    rule = (
-        f"NO subnet within acc_delta={result.acc_delta} of ref_acc={result.ref_acc:.2f}; most accurate measured subnet"
-    )
-    return Choice(top["config"], dict(top["values"]), rule, top["index"])
+def choose(result: Any) -> Any:
+    """The search result's one choice (``SearchResult.select``): the legacy rule (fewest MACs within acc_delta of
+    ref_acc) or, if none qualifies, the most accurate measured subnet, marked ``qualified=False``."""
+    return result.select()
 
 
-def summary(result: Any, choice: Choice | None) -> dict[str, Any]:
+def summary(result: Any, choice: Any) -> dict[str, Any]:
     return {
         "algorithm": result.algorithm,
         "evaluations": len(result.rows),

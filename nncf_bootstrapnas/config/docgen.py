@@ -43,8 +43,11 @@ of its own.
 - Keys described as *(ours)* are additions of nncf_bootstrapnas; all others keep their NNCF meaning.
 - `key[]` stands for every item of the array `key`. Object-or-array values (`input_info`, `compression`,
   `bootstrapNAS.training.compression`) and constraint strings are loaded in their array/object form.
-- Algorithm, objective and proxy names are any names registered in `nncf_bootstrapnas.registry`; they are checked when
-  the pipeline or search is built, so user-registered ones are accepted.
+- Algorithm, objective and proxy names are any names registered in `nncf_bootstrapnas.registry`. `load_config` checks
+  them (after registering the built-in ones, so names registered by user code are accepted) together with everything
+  else, before any model is touched; a near miss gets a "did you mean".
+- `load_config` also builds typed, read-only sections (`config.sections.training`, `.search`, `.compression`,
+  `.export`, `.benchmark`, `.generator`, `.quality`) whose fields are the keys below; each stage takes its section.
 """
 
 
@@ -55,7 +58,7 @@ def _cell(text: str) -> str:
 class _Doc:
     def __init__(self, schema_set: SchemaSet) -> None:
         self.s = schema_set
-        self.long_defaults: list[tuple[str, Any]] = []
+        self.long_defaults: list[tuple[str, Any, str]] = []
 
     def final(self, loc: str) -> str:
         while isinstance(self.s.node(loc), dict) and "$ref" in self.s.node(loc):
@@ -107,11 +110,16 @@ class _Doc:
         return kind
 
     def default_text(self, key: str, node: dict) -> str:
+        if "x-default-stages" in node:
+            self.long_defaults.append(
+                (key, node["x-default-stages"], " (derived: the stages each available dimension adds)")
+            )
+            return "derived, see below"
         if "default" not in node:
             return ""
         text = json.dumps(node["default"])
         if len(text) > 40:
-            self.long_defaults.append((key, node["default"]))
+            self.long_defaults.append((key, node["default"], ""))
             return "see below"
         return f"`{text}`"
 
@@ -195,9 +203,14 @@ class _Doc:
 
     def table(self, rows: list[str]) -> list[str]:
         out = ["| Key | Type | Default | Description |", "|---|---|---|---|", *rows, ""]
-        for key, value in self.long_defaults:
-            body = "[\n" + ",\n".join(f"  {json.dumps(v)}" for v in value) + "\n]" if isinstance(value, list) else None
-            out += [f"Default of `{key}`:", "", "```json", body or json.dumps(value, indent=2), "```", ""]
+        for key, value, note in self.long_defaults:
+            if isinstance(value, list):
+                body = "[\n" + ",\n".join(f"  {json.dumps(v)}" for v in value) + "\n]"
+            elif isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+                body = "{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in value.items()) + "\n}"
+            else:
+                body = None
+            out += [f"Default of `{key}`{note}:", "", "```json", body or json.dumps(value, indent=2), "```", ""]
         self.long_defaults = []
         return out
 

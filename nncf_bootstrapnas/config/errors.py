@@ -43,11 +43,9 @@ def suggest(word: Any, choices: Iterable[Any]) -> str:
     """' (did you mean 'width'?)' for a near miss, else ''."""
     if not isinstance(word, str):
         return ""
-    names = [str(c) for c in choices]
-    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
-    if not close:
-        close = [n for n in names if n.lower() == word.lower()]
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    names = {str(c).lower(): str(c) for c in choices}  # letter case is the most common slip ('nsga2')
+    close = difflib.get_close_matches(word.lower(), list(names), n=1, cutoff=0.6)
+    return f" (did you mean {names[close[0]]!r}?)" if close else ""
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
@@ -98,9 +96,9 @@ def _describe(schema: Any) -> str:
     return _JSON_TYPES.get(kind, str(kind)) if isinstance(kind, str) else " or ".join(kind)
 
 
-def from_validation_error(error: ValidationError) -> ConfigError:
-    """One ConfigError from a (best-matching) jsonschema error."""
-    parts = list(error.absolute_path)
+def from_validation_error(error: ValidationError, prefix: str = "") -> ConfigError:
+    """One ConfigError from a (best-matching) jsonschema error; ``prefix`` is the JSON path of the instance."""
+    parts = ([prefix] if prefix else []) + list(error.absolute_path)
     path = format_path(parts)
     kind, value, expected, schema = error.validator, error.instance, error.validator_value, error.schema
     shown = short_repr(value)

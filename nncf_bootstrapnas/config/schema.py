@@ -99,11 +99,11 @@ class SchemaSet:
     def is_valid(self, instance: Any, loc: str) -> bool:
         return self.validator(loc).is_valid(instance)
 
-    def validate(self, instance: Any, loc: str = ROOT + "#") -> None:
-        """Raise one ConfigError for the most relevant schema violation."""
+    def validate(self, instance: Any, loc: str = ROOT + "#", prefix: str = "") -> None:
+        """Raise one ConfigError for the most relevant schema violation; ``prefix``: the instance's JSON path."""
         error = best_match(self.validator(loc).iter_errors(instance))
         if error is not None:
-            raise from_validation_error(error)
+            raise from_validation_error(error, prefix)
 
     # -- walking ------------------------------------------------------------------------------------------------
     def applicable(self, loc: str, instance: Any) -> list[str]:
@@ -173,7 +173,7 @@ class SchemaSet:
         """A section filled with its defaults only, e.g. ``defaults(SEARCH)``."""
         return self.fill_defaults({}, loc)
 
-    def drop_deprecated(self, instance: Any, loc: str = ROOT + "#") -> list[str]:
+    def drop_deprecated(self, instance: Any, loc: str = ROOT + "#", prefix: str = "") -> list[str]:
         """Remove ``deprecated`` keys (moving ``x-renamed-to`` ones to their new name when that is unset) and
         return one warning message per key."""
         messages: list[str] = []
@@ -183,7 +183,7 @@ class SchemaSet:
                 prop = properties.get(key)
                 if not (isinstance(prop, dict) and prop.get("deprecated")):
                     continue
-                where = format_path([*path, key])
+                where = format_path([*([prefix] if prefix else []), *path, key])
                 value = obj.pop(key)
                 new = prop.get("x-renamed-to")
                 if new and new not in obj:

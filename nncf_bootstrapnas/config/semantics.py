@@ -5,7 +5,7 @@ Each raises ConfigError with the JSON path of the offending value, so a user can
 
 from __future__ import annotations
 
-import math
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,10 +16,6 @@ TRAINING_PATH = "bootstrapNAS.training"
 SEARCH_PATH = "bootstrapNAS.search"
 STAGES_PATH = f"{TRAINING_PATH}.schedule.list_stage_descriptions"
 ELASTICITY_PATH = f"{TRAINING_PATH}.elasticity"
-
-_OPS = ("<=", ">=", "<", ">")
-_NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
-_CONSTRAINT = re.compile(r"^\s*(?P<objective>\S+?)\s*(?P<op><=|>=|==|=|!=|<|>)\s*(?P<value>\S+)\s*$")
 
 
 def validate_stage_schedule(
@@ -74,28 +70,21 @@ def validate_stage_schedule(
         prev, prev_lo, prev_hi = dims, lo, hi
 
 
-def parse_constraint(spec: str | Mapping[str, Any], path: str = f"{SEARCH_PATH}.constraints") -> dict[str, Any]:
-    """``"macs <= 50e6"`` or ``{"objective": "macs", "op": "<=", "value": 5e7}`` -> the object form."""
-    if isinstance(spec, Mapping):
-        objective, op, value = spec.get("objective"), spec.get("op"), spec.get("value")
-    else:
-        match = _CONSTRAINT.match(str(spec))
-        if match is None:
-            reason = f"cannot parse constraint {spec!r}; expected '<objective> <op> <number>' with op one of {', '.join(_OPS)}"
-            raise ConfigError(path, reason, spec, list(_OPS))
-        objective, op, value = match["objective"], match["op"], match["value"]
-    if not isinstance(objective, str) or not re.fullmatch(_NAME, objective):
-        reason = f"objective name {objective!r} must start with a letter or '_' and contain only letters, digits, _ . -"
-        raise ConfigError(path, reason, objective)
-    if op not in _OPS:
-        raise ConfigError(path, f"operator {op!r} is not one of {', '.join(_OPS)}", op, list(_OPS))
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number):
-        raise ConfigError(path, f"bound {value!r} of constraint on {objective!r} is not a finite number", value)
-    return {"objective": objective, "op": op, "value": number}
+def default_schedule(
+    available: Sequence[str], progressivity: Sequence[str], templates: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The schedule used when a config has none: legacy NNCF's stages for the dimensions that are available.
+
+    Dimensions are added one at a time in ``progressivity`` order; each adds the stages of its template (from the
+    schema's ``x-default-stages``). With kernel, depth and width available this is NNCF's five-stage schedule; with
+    width and depth only, the depth and width stages.
+    """
+    stages: list[dict[str, Any]] = []
+    dims: list[str] = []
+    for dim in (d for d in progressivity if d in available):
+        dims = [*dims, dim]
+        stages += [{"train_dims": list(dims), **copy.deepcopy(dict(extra))} for extra in templates.get(dim, [{}])]
+    return stages
 
 
 def _check_scopes(section: Mapping[str, Any], path: str) -> None:
@@ -125,7 +114,7 @@ def check_training(training: Mapping[str, Any], schedule_defaulted: bool = False
     stages = training["schedule"]["list_stage_descriptions"]
     note = ""
     if schedule_defaulted:
-        note = " (this is the default schedule, used because schedule.list_stage_descriptions is not set; set it)"
+        note = " (this is the default schedule derived from available_elasticity_dims; set schedule.list_stage_descriptions)"
     validate_stage_schedule(stages, progressivity, available, note=note)
     lr_schedule = training.get("lr_schedule")
     if lr_schedule is not None:

@@ -2,9 +2,11 @@
 
 result = export(supernet, "out/", config=best_config, int8=calibration_loader)
 bench = benchmark("out/openvino/model.xml", input_shape=(1, 3, 32, 32))
+acc, n = ir_accuracy("out/openvino/model.xml", val_loader)   # top-1 % of the deployed model
 lut = LatencyLUT(); ms = lut.estimate(model, example_input)
 """
 
+from nncf_bootstrapnas.deployment.accuracy import ir_accuracy
 from nncf_bootstrapnas.deployment.benchmark import BenchmarkResult, benchmark, make_latency_measurer, measure_latency
 from nncf_bootstrapnas.deployment.checks import ExportMismatchError, FormatCheck, Tolerance
 from nncf_bootstrapnas.deployment.exporter import FORMATS, ExportResult, export
@@ -22,6 +24,7 @@ __all__ = [
     "benchmark",
     "describe_module",
     "export",
+    "ir_accuracy",
     "load_exported",
     "make_latency_measurer",
     "measure_latency",

@@ -123,52 +123,6 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-class _NoProgress:
-    def advance(self, n: float = 1.0) -> None:
-        pass
-
-    def update(self, **kwargs: Any) -> None:
-        pass
-
-    @contextlib.contextmanager
-    def suspended(self) -> Iterator[None]:
-        yield
-
-
-class _Task:
-    def __init__(self, progress: Any, task_id: Any) -> None:
-        self._progress, self._id = progress, task_id
-
-    def advance(self, n: float = 1.0) -> None:
-        self._progress.advance(self._id, n)
-
-    def update(self, **kwargs: Any) -> None:
-        self._progress.update(self._id, **kwargs)
-
-    @contextlib.contextmanager
-    def suspended(self) -> Iterator[None]:
-        """Stop the live display while another rich progress (e.g. NNCF's) runs."""
-        self._progress.stop()
-        try:
-            yield
-        finally:
-            self._progress.start()
-
-
-@contextlib.contextmanager
-def progress_bar(description: str, total: float | None, enabled: bool = True) -> Iterator[_Task | _NoProgress]:
-    """A transient rich progress bar on stderr (nothing when disabled, e.g. inside a search objective)."""
-    if not enabled:
-        yield _NoProgress()
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
-    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True) as progress:
-        yield _Task(progress, progress.add_task(description, total=total))
-
-
 def cpu_model_name() -> str:
     """CPU model string from /proc/cpuinfo (Linux), else what the platform module knows."""
     try:

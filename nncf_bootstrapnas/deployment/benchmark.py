@@ -16,13 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from nncf_bootstrapnas.config.sections import BenchmarkSection, section_of
 from nncf_bootstrapnas.deployment._utils import (
     convert_to_openvino,
     count_ops,
     cpu_model_name,
     is_supernet,
-    progress_bar,
 )
+from nncf_bootstrapnas.utils.progress import progress_bar
 
 MODES = ("latency", "throughput")
 _REFRESH_S = 0.1
@@ -233,28 +234,31 @@ def _throughput(
 def benchmark(
     xml_or_model: Any,
     input_shape: Sequence[int] | Sequence[Sequence[int]] | None = None,
-    device: str = "CPU",
-    time_budget_s: float = 5.0,
-    warmup_iters: int = 10,
-    batch_size: int = 1,
-    num_threads: int | None = None,
-    mode: str | Sequence[str] = MODES,
+    options: Any = None,
     *,
+    mode: str | Sequence[str] = MODES,
     inference_precision: str | None = None,
     progress: bool | None = None,
+    **overrides: Any,
 ) -> BenchmarkResult:
     """Benchmark on an OpenVINO device; ``time_budget_s`` is per mode, the batch dimension is set to ``batch_size``.
 
-    ``inference_precision=None`` keeps the device default (recorded in ``settings``); pass "f32" to force FP32 math.
-    ``progress=None`` shows a progress bar when a mode runs for 2 s or more.
+    ``options``: a ``BenchmarkSection`` (``cfg.sections.benchmark``), a loaded ``Config``, a full or bare dict, or
+    None (schema defaults); ``overrides`` change single keys (``device``, ``time_budget_s``, ``warmup_iters``,
+    ``batch_size``, ``num_threads``). ``inference_precision=None`` keeps the device default (recorded in
+    ``settings``); pass "f32" to force FP32 math. ``progress=None`` shows a progress bar when a mode runs for 2 s or
+    more.
     """
     import openvino as ov
 
+    opts = section_of(options, BenchmarkSection, key="benchmark")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    opts = opts.replace(**changes) if changes else opts
+    device, time_budget_s, warmup_iters = opts.device, float(opts.time_budget_s), opts.warmup_iters
+    batch_size, num_threads = opts.batch_size, opts.num_threads
     modes = (mode,) if isinstance(mode, str) else tuple(mode)
     if not modes or any(m not in MODES for m in modes):
         raise ValueError(f"mode={mode!r}; allowed: any of {MODES}")
-    if batch_size < 1 or time_budget_s <= 0:
-        raise ValueError(f"batch_size={batch_size}, time_budget_s={time_budget_s}: both must be positive")
     model = load_ov_model(xml_or_model, input_shape)
     shapes = _static_shapes(model, _normalise_shapes(input_shape), batch_size)
     model.reshape({model.input(i): ov.PartialShape(s) for i, s in enumerate(shapes)})
@@ -281,7 +285,9 @@ def benchmark(
         compiled = _compile(core, model, device, hint, num_threads, inference_precision)
         result.settings[m] = _read_settings(compiled)
         result.runtime_precisions = result.runtime_precisions or _runtime_precisions(compiled)
-        with progress_bar(f"benchmark {m} on {device}", total=time_budget_s, enabled=show) as bar:
+        with progress_bar(
+            f"benchmark {m} on {device}", time_budget_s, show, transient=True, stderr=True, counts=False
+        ) as bar:
             if m == "latency":
                 times = np.asarray(_latency(compiled, inputs, time_budget_s, warmup_iters, bar))
                 result.latency_ms_median = float(np.median(times))

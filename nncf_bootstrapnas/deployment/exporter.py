@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nncf_bootstrapnas.config.sections import ExportSection, section_of
 from nncf_bootstrapnas.deployment import quantize as q
 from nncf_bootstrapnas.deployment._utils import (
     Inputs,
@@ -20,7 +20,6 @@ from nncf_bootstrapnas.deployment._utils import (
     count_ops,
     eval_mode,
     flatten_outputs,
-    progress_bar,
     quiet_tracing,
     random_like,
     resolve_model,
@@ -39,6 +38,8 @@ from nncf_bootstrapnas.deployment.checks import (
     torch_outputs,
 )
 from nncf_bootstrapnas.deployment.loading import load_exported, load_program, save_torch
+from nncf_bootstrapnas.utils.io import json_safe, write_json
+from nncf_bootstrapnas.utils.progress import progress_bar
 
 FORMATS = ("torch", "onnx", "openvino")
 ONNX_OPSET = 17
@@ -69,7 +70,7 @@ class ExportResult:
         """Plain JSON-serialisable dict."""
         data = asdict(self)
         data["checks"] = {name: check.to_json() for name, check in self.checks.items()}
-        return json.loads(json.dumps(data, default=str))
+        return json_safe(data, default=str)
 
 
 class _CheckInputs:
@@ -96,17 +97,14 @@ class _CheckInputs:
         return [x for x in self.inputs if all(t.shape[:1] == (self.batch,) for t in x if t.dim())]
 
 
-def _validate(formats: Sequence[str] | str, int8: Any) -> tuple[str, ...]:
-    formats = (formats,) if isinstance(formats, str) else tuple(formats)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise ValueError(f"unknown export format(s) {unknown}; allowed: {list(FORMATS)} (INT8 IR: pass int8=...)")
+def _validate(formats: tuple[str, ...], int8: Any) -> None:
     if not (int8 is None or isinstance(int8, bool) or isinstance(int8, Iterable)):
         raise TypeError(
             f"int8={type(int8).__name__}; allowed: None/False (no INT8), True (model is already quantization-aware) "
             "or a calibration DataLoader of (inputs, labels) or input batches"
         )
-    return formats
+    if not formats and not int8:
+        raise ValueError("export.formats is empty and no INT8 IR is asked for (int8): nothing to export")
 
 
 @dataclass
@@ -132,33 +130,43 @@ def export(
     supernet_or_model: Any,
     out_dir: str | Path,
     config: dict[str, Any] | None = None,
-    formats: Sequence[str] = FORMATS,
+    options: Any = None,
+    *,
     int8: bool | Iterable[Any] | None = None,
     example_input: torch.Tensor | Sequence[torch.Tensor] | None = None,
-    atol: float | None = None,
     rtol: float | None = None,
-    num_calibration_samples: int = 300,
-    *,
     dynamic_batch: bool = True,
     int8_tolerance: Tolerance = INT8_TOLERANCE,
     int8_fp32_rtol: float | None = INT8_VS_FP32_RTOL,
     num_check_batches: int = 3,
     seed: int = 0,
     progress: bool = True,
+    **overrides: Any,
 ) -> ExportResult:
     """Export the subnet ``supernet.extract(config)`` (or the module itself) and check every artifact.
 
-    FP32 artifacts are compared with the torch model within ``max(atol, rtol * output scale)`` (default 1e-4, 1e-4),
+    ``options``: an ``ExportSection`` (``cfg.sections.export``), a loaded ``Config``, a full or bare dict, or None
+    (schema defaults); ``overrides`` change single keys (``formats=("openvino",)``, ``atol=1e-4``,
+    ``num_calibration_samples=100``). ``int8``: a calibration loader (post-training quantization), True (the model is
+    quantization-aware) or None (the section's ``int8``).
+    FP32 artifacts are compared with the torch model within ``max(atol, rtol * output scale)`` (rtol default 1e-4),
     the INT8 IR with the torch fake-quantized model (``int8_tolerance``: max(1e-3, 5e-2 x scale, 2 x its quantization
-    error), see checks.py for why) and, as a sanity bound on quantization error, with the FP32 model (``int8_fp32_rtol`` x output scale; None reports without raising). Check inputs: the example,
+    error), see checks.py for why) and, as a sanity bound on quantization error, with the FP32 model
+    (``int8_fp32_rtol`` x output scale; None reports without raising). Check inputs: the example,
     ``num_check_batches - 1`` random batches like it, one with another batch size (when ``dynamic_batch``) and the first
     two calibration batches. Raises ExportMismatchError; export.json is written in every case.
     """
-    formats = _validate(formats, int8)
+    opts = section_of(options, ExportSection, key="export")
+    changes = {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items() if v is not None}
+    opts = opts.replace(**changes) if changes else opts
+    formats = opts.formats
+    int8 = opts.int8 if int8 is None else int8
+    _validate(formats, int8)
     loader = int8 if int8 is not None and not isinstance(int8, bool) else None
     if example_input is None and loader is not None and not hasattr(supernet_or_model, "example_input"):
         example_input = tuple(x[:1] for x in q.first_batch_inputs(loader))
     model, example = resolve_model(supernet_or_model, config, example_input)
+    num_calibration_samples, atol = opts.num_calibration_samples, opts.atol
     qat = q.is_quantized(model)
     if int8 is True and not qat:
         raise ValueError(
@@ -177,9 +185,7 @@ def export(
         int8=bool(int8),
         loader=loader,
         num_calibration_samples=num_calibration_samples,
-        fp32_tol=Tolerance(
-            FP32_TOLERANCE.atol if atol is None else atol, FP32_TOLERANCE.rtol if rtol is None else rtol
-        ),
+        fp32_tol=Tolerance(atol, FP32_TOLERANCE.rtol if rtol is None else rtol),
         int8_tol=int8_tolerance,
         int8_fp32_rtol=int8_fp32_rtol,
         extra_inputs=[q.batch_inputs(b, len(example)) for b in itertools.islice(loader, 2)] if loader else [],
@@ -198,7 +204,7 @@ def export(
         result.error = str(e)
         raise
     finally:
-        (job.out / "export.json").write_text(json.dumps(result.to_json(), indent=1))
+        write_json(job.out / "export.json", result.to_json(), indent=1)
     return result
 
 
@@ -217,7 +223,7 @@ def _run(job: _Job, result: ExportResult, num_check_batches: int, seed: int, dyn
         result.checks[name] = compare(name, "torch fp32", [ref[id(x)] for x in selected], got, job.fp32_tol, path)
         result.dynamic_batch[name] = dynamic
 
-    with progress_bar("export", total=len(job.formats) + job.int8, enabled=progress) as bar:
+    with progress_bar("export", len(job.formats) + job.int8, progress, transient=True, stderr=True) as bar:
         if "torch" in job.formats:
             bar.update(description="export: torch")
             _export_torch(job.float_model, job.example, job.out, result, check)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from nncf_bootstrapnas.deployment._utils import Inputs, quiet_tracing
+from nncf_bootstrapnas.utils.io import atomic_write, write_json
 
 ARCHITECTURE_FORMAT = "nncf_bootstrapnas.architecture/1"
 # torch.nn.modules.<file> families whose constructor arguments are all stored as same-named attributes.
@@ -131,9 +132,9 @@ def save_torch(model: nn.Module, example: Inputs, folder: Path) -> dict[str, Any
     """Write state_dict, architecture and an executable program; returns paths, program kind and notes."""
     folder.mkdir(parents=True, exist_ok=True)
     info: dict[str, Any] = {"paths": {}, "notes": []}
-    torch.save(model.state_dict(), folder / "state_dict.pt")
+    atomic_write(folder / "state_dict.pt", lambda f: torch.save(model.state_dict(), f))
     description = describe_module(model)
-    (folder / "architecture.json").write_text(json.dumps(description, indent=1))
+    write_json(folder / "architecture.json", description, indent=1)
     info["paths"].update(
         torch_state_dict=str(folder / "state_dict.pt"), torch_architecture=str(folder / "architecture.json")
     )
@@ -146,7 +147,7 @@ def save_torch(model: nn.Module, example: Inputs, folder: Path) -> dict[str, Any
                 args = tuple(_batch_two(x) for x in example) if dynamic else example
                 shapes = tuple({0: torch.export.Dim.DYNAMIC} if x.dim() else None for x in args) if dynamic else None
                 program = torch.export.export(model, args, dynamic_shapes=shapes)
-                torch.export.save(program, folder / "model.pt2")
+                atomic_write(folder / "model.pt2", lambda f: torch.export.save(program, f))  # noqa: B023
                 info.update(program="torch.export", dynamic_batch=dynamic)
                 info["paths"]["torch_program"] = str(folder / "model.pt2")
                 return info
@@ -154,14 +155,14 @@ def save_torch(model: nn.Module, example: Inputs, folder: Path) -> dict[str, Any
                 errors.append(f"torch.export ({'dynamic' if dynamic else 'static'} batch): {str(e).splitlines()[0]}")
         try:
             traced = torch.jit.trace(model, example, check_trace=False)
-            torch.jit.save(traced, str(folder / "model_ts.pt"))
+            atomic_write(folder / "model_ts.pt", lambda f: torch.jit.save(traced, f))
             info.update(program="torchscript", dynamic_batch=True)
             info["paths"]["torch_program"] = str(folder / "model_ts.pt")
             info["notes"].append("torch.export failed, saved a TorchScript trace instead: " + "; ".join(errors))
             return info
         except Exception as e:  # noqa: BLE001
             errors.append(f"torch.jit.trace: {str(e).splitlines()[0]}")
-    torch.save(model, folder / "model_pickled.pt")
+    atomic_write(folder / "model_pickled.pt", lambda f: torch.save(model, f))
     info.update(program="pickle", dynamic_batch=True)
     info["paths"]["torch_program"] = str(folder / "model_pickled.pt")
     info["notes"].append(

@@ -22,14 +22,14 @@ import torch
 from torch import nn
 
 from nncf_bootstrapnas.deployment._utils import (
-    _NoProgress,
     as_inputs,
     cpu_model_name,
     eval_mode,
     is_supernet,
-    progress_bar,
 )
 from nncf_bootstrapnas.deployment.benchmark import _compile, _latency
+from nncf_bootstrapnas.utils.io import write_json
+from nncf_bootstrapnas.utils.progress import NO_PROGRESS, progress_bar
 
 LUT_FORMAT = "nncf_bootstrapnas.latency_lut/1"
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -140,7 +140,7 @@ class LatencyLUT:
     def _time(self, core: Any, model: Any) -> float:
         compiled = _compile(core, model, self.device, "LATENCY", self.num_threads, self.inference_precision)
         inputs = [np.random.default_rng(0).standard_normal(list(model.input(0).shape)).astype(np.float32)]
-        return float(np.median(_latency(compiled, inputs, self.budget_per_layer_s, self.warmup_iters, _NoProgress())))
+        return float(np.median(_latency(compiled, inputs, self.budget_per_layer_s, self.warmup_iters, NO_PROGRESS)))
 
     def measure(self, signatures: Sequence[dict[str, Any]], progress: bool | None = None) -> int:
         """Measure the signatures not yet in the table; returns how many were measured."""
@@ -153,7 +153,7 @@ class LatencyLUT:
         if self.overhead_ms is None:
             self.overhead_ms = self._time(core, _overhead_model())
         show = len(missing) * self.budget_per_layer_s >= 2.0 if progress is None else progress
-        with progress_bar(f"latency LUT on {self.device}", total=len(missing), enabled=show) as bar:
+        with progress_bar(f"latency LUT on {self.device}", len(missing), show, transient=True, stderr=True) as bar:
             for k, sig in missing:
                 self.entries[k] = max(0.0, self._time(core, build_layer_model(sig)) - self.overhead_ms)
                 bar.advance()
@@ -185,7 +185,7 @@ class LatencyLUT:
         }  # fmt: skip
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+        write_json(path, self.to_json(), indent=1)
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyLUT:

@@ -4,7 +4,15 @@ Importing this package registers the built-in proxies in ``registry.ZERO_COST_PR
 search objectives in ``registry.OBJECTIVES``) and the selection mechanisms in ``registry.SELECTION_MECHANISMS``.
 """
 
-from nncf_bootstrapnas.evaluation._common import first_batch, top1_accuracy
+from nncf_bootstrapnas.evaluation.measure import (
+    first_batch,
+    preserved_batchnorm,
+    preserved_config,
+    recalibrated,
+    recalibrated_accuracy,
+    recalibrated_bn,
+    top1_accuracy,
+)
 from nncf_bootstrapnas.evaluation.proxies import (
     BUILTIN_PROXIES,
     ProxyError,
@@ -17,7 +25,7 @@ from nncf_bootstrapnas.evaluation.proxies import (
     snip,
     synflow,
 )
-from nncf_bootstrapnas.evaluation.quality import DEFAULT_PROXIES, QualityReport, quality_report, stratified_subnets
+from nncf_bootstrapnas.evaluation.quality import QualityReport, quality_options, quality_report, stratified_subnets
 from nncf_bootstrapnas.evaluation.ranking import (
     kendall_tau,
     rank_agreement,
@@ -35,11 +43,11 @@ from nncf_bootstrapnas.evaluation.selection import (
     build_selection,
     prefilter,
     proxy_scores,
+    rank_by_proxy,
 )
 
 __all__ = [
     "BUILTIN_PROXIES",
-    "DEFAULT_PROXIES",
     "DEFAULT_SELECTION",
     "BNRecalibratedAccuracy",
     "PredictorSelection",
@@ -59,8 +67,15 @@ __all__ = [
     "naswot",
     "prefilter",
     "proxy_scores",
+    "preserved_batchnorm",
+    "preserved_config",
+    "quality_options",
     "quality_report",
     "rank_agreement",
+    "rank_by_proxy",
+    "recalibrated",
+    "recalibrated_accuracy",
+    "recalibrated_bn",
     "snip",
     "sparse_kendall_tau",
     "spearman_rho",

@@ -30,7 +30,7 @@ from torch.nn.modules.conv import _ConvNd
 
 from nncf_bootstrapnas.registry import ZERO_COST_PROXIES
 
-from ._common import IGNORE_INDEX, device_of, logits_of, split_batch
+from .measure import IGNORE_INDEX, device_of, logits_of, split_batch
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SCORED_LAYERS = (_ConvNd, nn.Linear)

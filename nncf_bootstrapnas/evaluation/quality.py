@@ -11,31 +11,31 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._common import (
+from nncf_bootstrapnas.config.sections import QualitySection, SearchSection, section_of
+from nncf_bootstrapnas.utils.io import json_safe
+from nncf_bootstrapnas.utils.progress import progress_bar
+
+from .measure import (
     ValidateFn,
-    adapt_bn,
     finetune,
     first_batch,
     loader_generator_state,
-    preserved_batchnorm,
     preserved_config,
+    recalibrated_bn,
     restore_loader_generator,
     top1_accuracy,
 )
 from .ranking import rank_agreement
-from .report_io import plain, write_report
+from .report_io import write_report
 
 logger = logging.getLogger("nncf_bootstrapnas")
-DEFAULT_PROXIES = ("synflow", "snip", "grad_norm", "fisher", "jacob_cov", "naswot")
-QUALITY_SCHEMA = "deployment.schema.json#/$defs/quality_report"
-DEFAULT_BN_SAMPLES = 256
 ACCURACY_COLUMNS = ("inherited_acc", "inherited_bn_acc")
 
 
@@ -55,7 +55,7 @@ class QualityReport:
         return self.correlations[predictor]["kendall_tau"]
 
     def to_json(self) -> dict[str, Any]:
-        return plain(
+        return json_safe(
             {
                 "format": "nncf_bootstrapnas.quality_report/1",
                 "reference": self.reference,
@@ -103,102 +103,92 @@ def stratified_subnets(supernet: Any, space: Any, num: int, seed: int = 0, pool:
     return [seen[k] for k in sorted(chosen, key=lambda k: (macs[index[k]], k))]
 
 
-def _section(config: Mapping[str, Any] | None) -> tuple[dict[str, Any], int | None]:
-    if config is None:
-        return {}, None
-    section = dict(config.get("quality_report") or {})
-    search = (config.get("bootstrapNAS") or {}).get("search") or {}
-    bn = (search.get("batchnorm_adaptation") or {}).get("num_bn_adaptation_samples")
-    return section, bn
+def quality_options(options: Any = None, **overrides: Any) -> tuple[QualitySection, int]:
+    """The ``quality_report`` section of ``options`` (the section, a Config, a full config dict, a bare section dict
+    or None) with ``overrides``, and the BN recalibration samples it means: its ``bn_samples``, else the search's
+    ``num_bn_adaptation_samples`` of the same config (the one recalibration setting of a run)."""
+    section = section_of(options, QualitySection, key="quality_report")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    section = section.replace(**changes) if changes else section
+    if section.bn_samples is not None:
+        return section, section.bn_samples
+    whole = isinstance(options, Mapping) and ("bootstrapNAS" in options or hasattr(options, "sections"))
+    return section, section_of(options if whole else None, SearchSection).num_bn_adaptation_samples
 
 
 def quality_report(
     supernet: Any,
     train_loader: Iterable[Any],
     val_loader: Iterable[Any],
-    num_subnets: int | None = None,
-    finetune_epochs: int | None = None,
-    top_k: int | None = None,
-    bn_samples: int | None = None,
-    proxies: Sequence[str] = DEFAULT_PROXIES,
-    seed: int = 0,
-    out_dir: str | Path | None = None,
+    options: Any = None,
     *,
-    config: Mapping[str, Any] | None = None,
     space: Any = None,
     validate_fn: ValidateFn | None = None,
-    finetune_lr: float = 1e-3,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
     progress: bool = True,
+    config: Any = None,
+    **overrides: Any,
 ) -> QualityReport:
-    """Measure ``num_subnets`` MACs-stratified subnets and report how well cheap signals rank them.
+    """Measure MACs-stratified subnets and report how well cheap signals rank them.
 
-    Budget: explicit arguments, else the config's ``quality_report`` section, else the schema defaults (8 subnets,
-    1 epoch, top-3). ``bn_samples`` defaults to ``bootstrapNAS.search.batchnorm_adaptation`` or 256.
+    ``options``: a ``QualitySection`` (``cfg.sections.quality``), a loaded ``Config`` (``config=`` is the same
+    argument's older name), a full or bare dict, or None (schema defaults: 8 subnets, 1 epoch, top-3);
+    ``overrides`` change single keys (``num_subnets=4``, ``bn_samples=32``, ``proxies=("naswot",)``).
     ``finetune_epochs=0`` skips fine-tuning: the BN-recalibrated inherited accuracy becomes the reference.
     BN adaptation, fine-tuning and the proxies' batch use ``train_loader``; every subnet sees the same samples in the
     same order. The supernet's weights, BN statistics and active subnet are unchanged afterwards.
     """
-    section, cfg_bn = _section(config)
-    from nncf_bootstrapnas.config.schema import schemas
-
-    budget = {k: section.get(k, v) for k, v in schemas().defaults(QUALITY_SCHEMA).items()}
-    num_subnets = int(num_subnets if num_subnets is not None else budget["num_subnets"])
-    finetune_epochs = int(finetune_epochs if finetune_epochs is not None else budget["finetune_epochs"])
-    top_k = int(top_k if top_k is not None else budget["top_k"])
-    bn_samples = int(bn_samples if bn_samples is not None else (cfg_bn or DEFAULT_BN_SAMPLES))
-    if finetune_epochs < 0 or top_k < 1 or bn_samples < 0:
-        raise ValueError(
-            f"quality_report: finetune_epochs must be >= 0 (got {finetune_epochs}), top_k >= 1 (got {top_k}), "
-            f"bn_samples >= 0 (got {bn_samples})"
-        )
+    q, bn_samples = quality_options(options if options is not None else config, **overrides)
     from nncf_bootstrapnas.registry import ZERO_COST_PROXIES
 
-    proxy_fns = {p: ZERO_COST_PROXIES.get(p) for p in proxies}  # unknown names fail before any measurement
+    proxy_fns = {p: ZERO_COST_PROXIES.get(p) for p in q.proxies}  # checked with the options: no unknown names
     validate = validate_fn or top1_accuracy
     space = space if space is not None else supernet.search_space
     start = time.perf_counter()
-    configs = stratified_subnets(supernet, space, num_subnets, seed)
+    configs = stratified_subnets(supernet, space, q.num_subnets, seed)
     timings = {"sampling_s": time.perf_counter() - start}
     data_state = loader_generator_state(train_loader)
     proxy_batch = first_batch(train_loader) if proxy_fns else None
 
     rows: list[dict[str, Any]] = []
-    with _progress(progress, len(configs)) as advance:
+    with progress_bar("quality report", len(configs), progress) as bar:
         for i, cfg in enumerate(configs):
             t0 = time.perf_counter()
             row: dict[str, Any] = {"index": i, "config": cfg, "encoding": [int(v) for v in space.encode(cfg)]}
             row["macs"], row["params"] = int(supernet.macs(cfg)), int(supernet.params(cfg))
-            with preserved_config(supernet), preserved_batchnorm(supernet):
+            with preserved_config(supernet):
                 supernet.activate(cfg)
                 row["inherited_acc"] = float(validate(supernet.eval(), val_loader))
-                if bn_samples > 0:
-                    restore_loader_generator(train_loader, data_state)
-                    adapt_bn(supernet, train_loader, bn_samples)
-                row["inherited_bn_acc"] = float(validate(supernet.eval(), val_loader))
-                subnet = supernet.extract()
-            row["proxies"] = {p: float(fn(subnet, proxy_batch, seed=seed)) for p, fn in proxy_fns.items()}
-            if finetune_epochs > 0:
                 restore_loader_generator(train_loader, data_state)
-                finetune(subnet, train_loader, finetune_epochs, finetune_lr, seed=seed + i)
+                with recalibrated_bn(supernet, train_loader, bn_samples):
+                    row["inherited_bn_acc"] = float(validate(supernet.eval(), val_loader))
+                    subnet = supernet.extract()
+            row["proxies"] = {p: float(fn(subnet, proxy_batch, seed=seed)) for p, fn in proxy_fns.items()}
+            if q.finetune_epochs > 0:
+                restore_loader_generator(train_loader, data_state)
+                finetune(subnet, train_loader, q.finetune_epochs, q.finetune_lr, seed=seed + i)
                 row["standalone_acc"] = float(validate(subnet, val_loader))
             row["time_s"] = round(time.perf_counter() - t0, 3)
             rows.append(row)
-            advance(f"{i + 1}/{len(configs)}: {row['macs'] / 1e6:.2f} MMACs, inherited {row['inherited_bn_acc']:.1f}%")
+            info = f"{i + 1}/{len(configs)}: {row['macs'] / 1e6:.2f} MMACs, inherited {row['inherited_bn_acc']:.1f}%"
+            bar.advance(info=info)
+            logger.debug("quality report: %s", info)
     restore_loader_generator(train_loader, data_state)
     timings["measure_s"] = time.perf_counter() - start - timings["sampling_s"]
 
-    reference = "standalone_acc" if finetune_epochs > 0 else "inherited_bn_acc"
+    reference = "standalone_acc" if q.finetune_epochs > 0 else "inherited_bn_acc"
     ref = [r[reference] for r in rows]
     columns = [c for c in ACCURACY_COLUMNS if c != reference] + ["macs", "params"]
-    correlations = {c: rank_agreement([r[c] for r in rows], ref, top_k, c in ACCURACY_COLUMNS) for c in columns}
+    correlations = {c: rank_agreement([r[c] for r in rows], ref, q.top_k, c in ACCURACY_COLUMNS) for c in columns}
     for p in proxy_fns:
-        correlations[f"proxy:{p}"] = rank_agreement([r["proxies"][p] for r in rows], ref, top_k, False)
+        correlations[f"proxy:{p}"] = rank_agreement([r["proxies"][p] for r in rows], ref, q.top_k, False)
     settings = {
-        "num_subnets": num_subnets,
+        "num_subnets": q.num_subnets,
         "measured_subnets": len(rows),
-        "finetune_epochs": finetune_epochs,
-        "finetune_lr": finetune_lr,
-        "top_k": top_k,
+        "finetune_epochs": q.finetune_epochs,
+        "finetune_lr": q.finetune_lr,
+        "top_k": q.top_k,
         "bn_samples": bn_samples,
         "proxies": list(proxy_fns),
         "seed": seed,
@@ -210,31 +200,4 @@ def quality_report(
     return report
 
 
-class _progress:
-    """A rich progress bar over subnets (or nothing); ``advance(text)`` after each subnet."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total, self.bar = enabled, total, None
-
-    def __enter__(self):  # noqa: ANN204
-        if not self.enabled:
-            return lambda text: logger.debug("quality report: %s", text)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(
-            TextColumn("[bold]quality report"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-        )
-        task = self.bar.add_task("subnets", total=self.total, info="")
-        self.bar.start()
-        return lambda text: self.bar.update(task, advance=1, info=text)  # type: ignore[union-attr]
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-__all__ = ["DEFAULT_PROXIES", "QualityReport", "quality_report", "stratified_subnets"]
+__all__ = ["QualityReport", "quality_options", "quality_report", "stratified_subnets"]

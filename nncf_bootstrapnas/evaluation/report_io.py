@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nncf_bootstrapnas.utils.io import atomic_write_text, save_figure, write_json
+
 if TYPE_CHECKING:
     from .quality import QualityReport
 
 STAT_COLUMNS = ("kendall_tau", "spearman_rho", "sparse_kendall_tau", "top_k_overlap", "n")
-
-
-def plain(obj: Any) -> Any:
-    """JSON-safe copy: numpy scalars to Python, NaN and infinities to None."""
-    if isinstance(obj, dict):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [plain(v) for v in obj.tolist()]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    return obj
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -118,13 +103,12 @@ def scatter_png(report: QualityReport, path: Path) -> None:
     ax.set_title("Supernet quality: inherited vs reference accuracy")
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
 def write_report(report: QualityReport, out_dir: Path) -> dict[str, str]:
     """Write the three files; returns ``{"json": ..., "markdown": ..., "scatter": ...}`` paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "json": str(out_dir / "report.json"),
         "markdown": str(out_dir / "report.md"),
@@ -132,9 +116,9 @@ def write_report(report: QualityReport, out_dir: Path) -> dict[str, str]:
     }
     report.files = files
     scatter_png(report, Path(files["scatter"]))
-    Path(files["markdown"]).write_text(to_markdown(report))
-    Path(files["json"]).write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(files["markdown"], to_markdown(report))
+    write_json(files["json"], report.to_json())
     return files
 
 
-__all__ = ["plain", "scatter_png", "to_markdown", "write_report"]
+__all__ = ["scatter_png", "to_markdown", "write_report"]

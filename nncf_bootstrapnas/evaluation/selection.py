@@ -20,8 +20,9 @@ from torch import nn
 
 from nncf_bootstrapnas.registry import OBJECTIVES, SELECTION_MECHANISMS, ZERO_COST_PROXIES
 
-from ._common import ValidateFn, adapt_bn, first_batch, preserved_batchnorm, preserved_config, top1_accuracy
+from .measure import ValidateFn, first_batch, recalibrated_accuracy, top1_accuracy
 from .proxies import BUILTIN_PROXIES
+from .ranking import top_k_indices
 
 DEFAULT_SELECTION = "bn_recalibrated_accuracy"
 
@@ -53,12 +54,9 @@ class BNRecalibratedAccuracy:
         self.validate_fn = validate_fn or top1_accuracy
 
     def score(self, supernet: Any, config: Mapping[str, Mapping[str, int]]) -> float:
-        with preserved_config(supernet), preserved_batchnorm(supernet):
-            supernet.activate(config)
-            if self.num_bn_samples > 0:
-                adapt_bn(supernet, self.bn_loader, self.num_bn_samples)
-            supernet.eval()
-            return float(self.validate_fn(supernet, self.val_loader))
+        return recalibrated_accuracy(
+            supernet, config, self.val_loader, self.bn_loader, self.num_bn_samples, self.validate_fn
+        )
 
 
 @SELECTION_MECHANISMS.register("proxy")
@@ -144,6 +142,14 @@ def proxy_scores(
     return np.array([sel.score(supernet, c) for c in configs], dtype=float)
 
 
+def rank_by_proxy(
+    supernet: Any, configs: Sequence[Mapping[str, Mapping[str, int]]], proxy: str, batch: Any, seed: int = 0
+) -> list[int]:
+    """Indices of ``configs`` from the best proxy score to the worst (ties keep the input order; NaN and -inf
+    last): the one pre-filter ranking, used by ``prefilter`` and the search's ``proxy_prefilter``."""
+    return top_k_indices(proxy_scores(supernet, configs, proxy, batch, seed), len(configs))
+
+
 def prefilter(
     supernet: Any,
     configs: Sequence[Mapping[str, Mapping[str, int]]],
@@ -152,18 +158,13 @@ def prefilter(
     batch: Any,
     seed: int = 0,
 ) -> list[dict[str, dict[str, int]]]:
-    """Keep the ``ceil(keep_ratio * len(configs))`` (at least one) configs with the best proxy score, best first.
-
-    Ties keep the input order; NaN and -inf scores rank last.
-    """
+    """Keep the ``ceil(keep_ratio * len(configs))`` (at least one) configs with the best proxy score, best first."""
     if not 0.0 < keep_ratio <= 1.0:
         raise ValueError(f"prefilter: keep_ratio must be in (0, 1], got {keep_ratio}")
     if not configs:
         return []
-    scores = proxy_scores(supernet, configs, proxy, batch, seed)
-    scores = np.where(np.isnan(scores), -np.inf, scores)
     keep = max(1, math.ceil(keep_ratio * len(configs)))
-    order = sorted(range(len(configs)), key=lambda i: (-scores[i], i))[:keep]
+    order = rank_by_proxy(supernet, configs, proxy, batch, seed)[:keep]
     return [{d: dict(v) for d, v in configs[i].items()} for i in order]
 
 
@@ -209,4 +210,5 @@ __all__ = [
     "build_selection",
     "prefilter",
     "proxy_scores",
+    "rank_by_proxy",
 ]

@@ -17,35 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from nncf_bootstrapnas.config.constraints import parse_budget
+from nncf_bootstrapnas.utils.io import atomic_write, atomic_write_text, dumps_json
+
 STATE_FORMAT = "nncf_bootstrapnas.generator/1"
 
 
 class GeneratorError(ValueError):
     """A constraint value or state the generator cannot use."""
-
-
-def parse_constraint(value: float | int | str, expected: str) -> float:
-    """``40e6`` or ``"macs=40e6"`` -> 40e6; the name must be the generator's constraint."""
-    if isinstance(value, str):
-        name, sep, number = value.partition("=")
-        if not sep:
-            try:
-                return float(value)
-            except ValueError:
-                raise GeneratorError(
-                    f"constraint {value!r}: expected NAME=VALUE (e.g. '{expected}=40e6') or a number"
-                ) from None
-        if name.strip() != expected:
-            raise GeneratorError(
-                f"constraint {value!r}: this generator was trained for '{expected}', not '{name.strip()}'"
-            )
-        try:
-            return float(number)
-        except ValueError:
-            raise GeneratorError(f"constraint {value!r}: {number!r} is not a number") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise GeneratorError(f"constraint value must be a number or 'NAME=VALUE', got {value!r}")
-    return float(value)
 
 
 class ArchitectureGenerator(nn.Module):
@@ -98,7 +77,7 @@ class ArchitectureGenerator(nn.Module):
     @torch.no_grad()
     def encode_value(self, value: float | int | str) -> np.ndarray:
         """Argmax choice indices for one constraint value (deterministic: no noise, no sampling)."""
-        v = parse_constraint(value, self.constraint)
+        v = parse_budget(value, self.constraint)
         if v < self.cost_lo:
             raise GeneratorError(
                 f"{self.constraint}={v:g} is below the minimum subnet's {self.constraint} ({self.cost_lo:g}); "
@@ -154,13 +133,9 @@ class ArchitectureGenerator(nn.Module):
 
     def save(self, path: str | Path) -> Path:
         """``*.json``: plain JSON (weights as lists); anything else: ``torch.save(get_state())``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".json":
-            path.write_text(json.dumps(self.to_json()) + "\n")
-        else:
-            torch.save(self.get_state(), path)
-        return path
+        if Path(path).suffix == ".json":
+            return atomic_write_text(path, dumps_json(self.to_json(), indent=None))
+        return atomic_write(path, lambda f: torch.save(self.get_state(), f))
 
     @classmethod
     def load(cls, path: str | Path, space: Any) -> ArchitectureGenerator:
@@ -189,4 +164,4 @@ def log_prob(logits: list[torch.Tensor], hard: list[torch.Tensor]) -> torch.Tens
     return sum((torch.log_softmax(lg, dim=1) * h.detach()).sum(dim=1) for lg, h in zip(logits, hard))  # type: ignore[return-value]
 
 
-__all__ = ["ArchitectureGenerator", "GeneratorError", "STATE_FORMAT", "gumbel_hard", "log_prob", "parse_constraint"]
+__all__ = ["ArchitectureGenerator", "GeneratorError", "STATE_FORMAT", "gumbel_hard", "log_prob"]

@@ -26,33 +26,29 @@ import builtins  # the parameter ``range`` of train_generator shadows the builti
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nncf_bootstrapnas.config.constraints import parse_budget
+from nncf_bootstrapnas.config.sections import GeneratorSection, section_of
+from nncf_bootstrapnas.utils.progress import progress_bar
+
 from .cost import CostModel
-from .model import ArchitectureGenerator, GeneratorError, gumbel_hard, log_prob, parse_constraint
+from .model import ArchitectureGenerator, GeneratorError, gumbel_hard, log_prob
 from .predictor import AccuracyPredictor, rows_to_xy
 
 logger = logging.getLogger("nncf_bootstrapnas")
-GENERATOR_SCHEMA = "deployment.schema.json#/$defs/generator"
 
 
-def generator_defaults() -> dict[str, Any]:
-    """The ``generator`` section's defaults, read from the schema (the single source of defaults)."""
-    from nncf_bootstrapnas.config.schema import schemas
-
-    return schemas().defaults(GENERATOR_SCHEMA)
-
-
-def _settings(config: Mapping[str, Any] | None, explicit: Mapping[str, Any]) -> dict[str, Any]:
-    section = dict((config or {}).get("generator") or {}) if config is not None else {}
-    return {
-        k: explicit[k] if explicit.get(k) is not None else section.get(k, d) for k, d in generator_defaults().items()
-    }
+def generator_options(options: Any = None, **overrides: Any) -> GeneratorSection:
+    """The ``generator`` section of ``options`` (the section, a Config, a full or bare dict, None) with overrides."""
+    section = section_of(options, GeneratorSection, key="generator")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return section.replace(**changes) if changes else section
 
 
 def _accuracy_source(
@@ -97,120 +93,101 @@ def _penalty(cost: torch.Tensor, t: torch.Tensor, tol: float, over: float, pull:
 
 def train_generator(
     supernet: Any,
+    options: Any = None,
+    *,
     space: Any = None,
+    predictor: Any = None,
     evaluator: Any = None,
-    constraint: str | None = None,
-    range: tuple[float, float] | None = None,  # noqa: A002 - the public name asked for by the CLI
-    epochs: int | None = None,
-    tau: float | None = None,
-    seed: int = 0,
     train_loader: Iterable[Any] | None = None,
     val_loader: Iterable[Any] | None = None,
-    predictor: Any = None,
-    *,
-    config: Mapping[str, Any] | None = None,
-    tau_decay: float | None = None,
-    lr: float | None = None,
-    constraint_weight: float | None = None,
-    hidden_dim: int | None = None,
-    num_constraint_values: int | None = None,
-    steps_per_epoch: int = 100,
-    tolerance: float = 0.05,
-    over_penalty: float = 2.0,
-    centre_pull: float = 0.3,
-    noise_dim: int = 0,
-    num_rows: int = 32,
-    bn_samples: int = 128,
+    range: tuple[float, float] | None = None,  # noqa: A002 - the public name asked for by the CLI
+    seed: int = 0,
     cost_model: CostModel | None = None,
     progress: bool = False,
+    config: Any = None,
+    **overrides: Any,
 ) -> ArchitectureGenerator:
-    """Train a generator mapping a ``constraint`` value in ``range`` (absolute units, default: the whole space) to a
-    subnet. Unset hyper-parameters come from the config's ``generator`` section, else the schema defaults.
+    """Train a generator mapping a constraint value in ``range`` (absolute units, default: the whole space) to a
+    subnet.
 
-    ``tolerance`` is the band width as a fraction of the space's cost range. ``evaluator`` is a selection mechanism
-    (``.score(supernet, config)``) or ``fn(config) -> float``. The supernet's weights are never changed; its active
-    subnet and BN statistics are restored.
+    ``options``: a ``GeneratorSection`` (``cfg.sections.generator``), a loaded ``Config`` (``config=`` is the same
+    argument's older name), a full or bare dict, or None (schema defaults); ``overrides`` change single keys
+    (``epochs=4``, ``lr=5e-3``, ``constraint="macs"``). The accuracy term comes from ``predictor`` (an
+    ``AccuracyPredictor``, measured rows or a ``SearchResult``), else from rows measured with ``evaluator`` (a
+    selection mechanism ``.score(supernet, config)`` or ``fn(config) -> float``) or on ``val_loader``, else from
+    REINFORCE on ``train_loader``. The supernet's weights are never changed; its active subnet and BN statistics are
+    restored.
     """
-    s = _settings(config, locals())
+    g = generator_options(options if options is not None else config, **overrides)
     space = space if space is not None else supernet.search_space
-    if not 0.0 < tolerance < 1.0:
-        raise GeneratorError(f"generator: tolerance must be in (0, 1) of the cost range, got {tolerance}")
     start = time.perf_counter()
-    cm = cost_model if cost_model is not None else CostModel.fit(supernet, space, s["constraint"], seed=seed)
+    cm = cost_model if cost_model is not None else CostModel.fit(supernet, space, g.constraint, seed=seed)
     times = {"cost_model_s": time.perf_counter() - start}
-    if cm.constraint != s["constraint"]:
-        raise GeneratorError(f"generator: cost model is for '{cm.constraint}', constraint is '{s['constraint']}'")
+    if cm.constraint != g.constraint:
+        raise GeneratorError(f"generator: cost model is for '{cm.constraint}', constraint is '{g.constraint}'")
     lo, hi = (cm.lo, cm.hi) if range is None else (float(range[0]), float(range[1]))
     if not cm.lo <= lo < hi:
         raise GeneratorError(
-            f"generator range=({lo:g}, {hi:g}): need minimum subnet {s['constraint']} ({cm.lo:g}) <= lo < hi; "
+            f"generator range=({lo:g}, {hi:g}): need minimum subnet {g.constraint} ({cm.lo:g}) <= lo < hi; "
             f"the space spans {cm.lo:g} .. {cm.hi:g}"
         )
     hi = min(hi, cm.hi)
     mode, acc_pred = _accuracy_source(
-        supernet, space, evaluator, predictor, train_loader, val_loader, num_rows, bn_samples, seed
+        supernet, space, evaluator, predictor, train_loader, val_loader, g.num_rows, g.bn_samples, seed
     )
     times["accuracy_rows_s"] = time.perf_counter() - start - times["cost_model_s"]
     t_lo, t_hi = float(cm.normalise(lo)), float(cm.normalise(hi))
     rng = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        gen = ArchitectureGenerator(space, s["constraint"], cm.lo, cm.hi, s["hidden_dim"], noise_dim)
-    opt = torch.optim.Adam(gen.parameters(), lr=s["lr"])
+        gen = ArchitectureGenerator(space, g.constraint, cm.lo, cm.hi, g.hidden_dim, g.noise_dim)
+    opt = torch.optim.Adam(gen.parameters(), lr=g.lr)
     batch_iter = itertools.cycle(train_loader) if mode == "reinforce" else None  # type: ignore[arg-type]
     baseline: list[float] = []
-    n_t = int(s["num_constraint_values"])
-    history = []
-    steps = int(s["epochs"]) * int(steps_per_epoch)
-    bar = _Bar(progress, steps)
+    n_t, noise_dim, tolerance = g.num_constraint_values, g.noise_dim, g.tolerance
+    history: list[float] = []
     threads = torch.get_num_threads()
     if mode != "reinforce":  # a tiny MLP: extra threads only add synchronisation (measured 10x slower under load)
         torch.set_num_threads(1)
     try:
-        for epoch in builtins.range(int(s["epochs"])):
-            temp = float(s["tau"]) * float(s["tau_decay"]) ** epoch
-            for _ in builtins.range(int(steps_per_epoch)):
-                u = torch.rand(n_t, generator=rng)
-                t = t_lo + (torch.arange(n_t) + u) / n_t * (t_hi - t_lo)
-                noise = torch.randn(n_t, noise_dim, generator=rng) if noise_dim else None
-                logits = gen.logits(t, noise)
-                hard = gumbel_hard(logits, temp, rng)
-                argmax = [_straight_through_argmax(lg, temp) for lg in logits]
-                pen = _penalty(cm.torch_cost(hard), t, tolerance, over_penalty, centre_pull)
-                pen = pen + _penalty(cm.torch_cost(argmax), t, tolerance, over_penalty, centre_pull)
-                loss = s["constraint_weight"] * pen.mean()
-                if mode == "predictor":
-                    loss = loss - acc_pred(torch.cat(hard, dim=1)).mean()  # type: ignore[misc]
-                elif mode == "reinforce":
-                    task = _subnet_losses(supernet, space, hard, next(batch_iter))  # type: ignore[arg-type]
-                    b = float(np.mean(baseline[-20:])) if baseline else float(task.mean())  # earlier steps only
-                    baseline.append(float(task.mean()))
-                    adv = (task - b) / (float(task.std()) + 1e-6 if len(task) > 1 else 1.0)
-                    loss = loss + (adv * log_prob(logits, hard)).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                history.append(float(loss.detach()))
-                bar.advance(f"epoch {epoch + 1}, loss {history[-1]:.3f}")
+        with progress_bar("generator", g.epochs * g.steps_per_epoch, progress) as bar:
+            for epoch in builtins.range(g.epochs):
+                temp = g.tau * g.tau_decay**epoch
+                for _ in builtins.range(g.steps_per_epoch):
+                    u = torch.rand(n_t, generator=rng)
+                    t = t_lo + (torch.arange(n_t) + u) / n_t * (t_hi - t_lo)
+                    noise = torch.randn(n_t, noise_dim, generator=rng) if noise_dim else None
+                    logits = gen.logits(t, noise)
+                    hard = gumbel_hard(logits, temp, rng)
+                    argmax = [_straight_through_argmax(lg, temp) for lg in logits]
+                    pen = _penalty(cm.torch_cost(hard), t, tolerance, g.over_penalty, g.centre_pull)
+                    pen = pen + _penalty(cm.torch_cost(argmax), t, tolerance, g.over_penalty, g.centre_pull)
+                    loss = g.constraint_weight * pen.mean()
+                    if mode == "predictor":
+                        loss = loss - acc_pred(torch.cat(hard, dim=1)).mean()  # type: ignore[misc]
+                    elif mode == "reinforce":
+                        task = _subnet_losses(supernet, space, hard, next(batch_iter))  # type: ignore[arg-type]
+                        b = float(np.mean(baseline[-20:])) if baseline else float(task.mean())  # earlier steps only
+                        baseline.append(float(task.mean()))
+                        adv = (task - b) / (float(task.std()) + 1e-6 if len(task) > 1 else 1.0)
+                        loss = loss + (adv * log_prob(logits, hard)).mean()
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    history.append(float(loss.detach()))
+                    bar.advance(info=f"epoch {epoch + 1}, loss {history[-1]:.3f}")
     finally:
         torch.set_num_threads(threads)
-        bar.close()
     gen.eval()
     gen.meta.update(
         {
             "mode": mode,
             "train_range": [lo, hi],
             "tolerance": tolerance,
-            "settings": {
-                **s,
-                "steps_per_epoch": steps_per_epoch,
-                "over_penalty": over_penalty,
-                "centre_pull": centre_pull,
-                "seed": seed,
-            },
+            "settings": {**g.to_json(), "seed": seed},
             "cost_model_error": cm.error,
             "predictor_stats": acc_pred.stats if acc_pred is not None else None,
-            "final_loss": float(np.mean(history[-max(1, steps_per_epoch) :])),
+            "final_loss": float(np.mean(history[-g.steps_per_epoch :])),
             "train_time_s": round(time.perf_counter() - start, 3),
             "time_breakdown_s": {
                 **{k: round(v, 3) for k, v in times.items()},
@@ -230,7 +207,7 @@ def _straight_through_argmax(logits: torch.Tensor, tau: float) -> torch.Tensor:
 @torch.no_grad()
 def _subnet_losses(supernet: Any, space: Any, hard: Sequence[torch.Tensor], batch: Any) -> torch.Tensor:
     """Cross-entropy of each sampled subnet on one batch, BN with batch statistics; supernet state restored."""
-    from nncf_bootstrapnas.evaluation._common import (
+    from nncf_bootstrapnas.evaluation.measure import (
         device_of,
         logits_of,
         preserved_batchnorm,
@@ -256,33 +233,6 @@ def _subnet_losses(supernet: Any, space: Any, hard: Sequence[torch.Tensor], batc
     return torch.tensor(out)
 
 
-class _Bar:
-    """An optional rich progress bar over training steps."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.bar = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("[bold]generator"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[info]}"),
-            )
-            self.task = self.bar.add_task("train", total=total, info="")
-            self.bar.start()
-
-    def advance(self, info: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1, info=info)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def generate(
     supernet: Any, generator: ArchitectureGenerator, constraint_value: float | str, strict: bool = False
 ) -> dict[str, dict[str, int]]:
@@ -292,7 +242,7 @@ def generate(
     ``strict=True`` guarantees the budget: while the exact cost (``supernet.macs``/``params``) is above it, the
     variable whose next smaller choice the generator itself likes best (highest logit) steps down one choice.
     """
-    value = parse_constraint(constraint_value, generator.constraint)
+    value = parse_budget(constraint_value, generator.constraint)
     cfg = supernet.search_space.validate(generator(value))
     if not strict:
         return cfg
@@ -356,11 +306,4 @@ def _satisfaction(rows: list[dict[str, Any]], lo: float, hi: float, tol: float) 
     return out
 
 
-__all__ = [
-    "generator_defaults",
-    "evaluate_generator",
-    "generate",
-    "parse_constraint",
-    "random_baseline",
-    "train_generator",
-]
+__all__ = ["evaluate_generator", "generate", "generator_options", "random_baseline", "train_generator"]

@@ -59,7 +59,9 @@ class AlgorithmBuilder(Protocol):
     """Constructed as ``Builder(config, section)`` where ``section`` is the algorithm's own part of the config
     (``bootstrapNAS.training`` or one ``compression[]`` entry), defaults filled. ``apply_to`` receives the model
     returned by the previous algorithm and ``example_input`` as a tuple of tensors (positional forward() args);
-    ``build_controller`` receives the model its own ``apply_to`` returned."""
+    ``build_controller`` receives the model its own ``apply_to`` returned. Optional attributes that
+    ``training.composition.compose`` sets before ``apply_to`` when a builder has them: ``calibration_data`` (batches,
+    e.g. for quantization ranges) and ``original_model`` (the plain model before conversion)."""
 
     def __init__(self, config: Config, section: dict[str, Any]) -> None: ...
 

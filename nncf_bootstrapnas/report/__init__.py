@@ -9,36 +9,22 @@ write_report(report, "outputs/demo")   # -> {"json": ..., "markdown": ...}
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
-from typing import Any
 
 from nncf_bootstrapnas.report.console import deployment_footnotes, deployment_table, stage_table
 from nncf_bootstrapnas.report.markdown import render_markdown
 from nncf_bootstrapnas.report.model import BASELINE, FORMAT, STATUSES, ModelRow, RunReport, StageRecord
+from nncf_bootstrapnas.utils.io import atomic_write_text, write_json
 
 
 def write_report(report: RunReport, out_dir: str | os.PathLike[str], stem: str = "report") -> dict[str, Path]:
-    """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir`` (created) and return their paths."""
+    """Write ``<stem>.json`` (strict JSON: NaN/inf as null) and ``<stem>.md`` into ``out_dir``, atomically."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
-    data = json.dumps(strict_json(report.to_json()), indent=2, default=str, allow_nan=False)
-    json_path.write_text(data + "\n", encoding="utf-8")
-    md_path.write_text(render_markdown(report), encoding="utf-8")
+    write_json(json_path, report.to_json(), default=str)
+    atomic_write_text(md_path, render_markdown(report))
     return {"json": json_path, "markdown": md_path}
-
-
-def strict_json(value: Any) -> Any:
-    """``value`` with NaN/inf floats replaced by ``None``: ``report.json`` stays valid JSON for every parser."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: strict_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict_json(v) for v in value]
-    return value
 
 
 def read_report(path: str | os.PathLike[str]) -> RunReport:

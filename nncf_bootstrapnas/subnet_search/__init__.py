@@ -1,6 +1,6 @@
 """Search for hardware-aware sub-networks of a super-network (pymoo-style: space, objectives, algorithm, result).
 
-``result = search(supernet, config, validate_fn, val_loader)`` measures subnets with LINAS (the default:
+``result = search(supernet, cfg.sections.search, validate_fn, val_loader)`` (or a whole Config) measures subnets with LINAS (the default:
 predictor-guided, far fewer real evaluations), NSGA2 (legacy NNCF's default), RNSGA2 or random search, and returns a
 :class:`SearchResult` with every measurement, the measured Pareto front and the hypervolume history. Importing this package registers the
 built-in objectives and algorithms in ``nncf_bootstrapnas.registry``.
@@ -26,8 +26,8 @@ from nncf_bootstrapnas.subnet_search.objectives import (
     resolve_objective,
 )
 from nncf_bootstrapnas.subnet_search.problem import SearchProblem
-from nncf_bootstrapnas.subnet_search.result import SearchResult
-from nncf_bootstrapnas.subnet_search.settings import LinasSettings, SearchSettings
+from nncf_bootstrapnas.subnet_search.result import SearchResult, Selection
+from nncf_bootstrapnas.subnet_search.settings import LinasSettings, SearchSettings, search_options
 
 __all__ = [
     "LINAS",
@@ -55,8 +55,10 @@ __all__ = [
     "SearchProblem",
     "SearchResult",
     "SearchSettings",
+    "Selection",
     "ThroughputFps",
     "resolve_objective",
     "search",
+    "search_options",
     "supernet_fingerprint",
 ]

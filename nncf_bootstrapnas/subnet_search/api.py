@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nncf_bootstrapnas.registry import SEARCH_ALGORITHMS, RegistryError
+from nncf_bootstrapnas.registry import SEARCH_ALGORITHMS
 from nncf_bootstrapnas.subnet_search.constraints import ConstraintSet
 from nncf_bootstrapnas.subnet_search.distributed import DistributedBackend, dist_info
 from nncf_bootstrapnas.subnet_search.driver import SearchDriver
@@ -21,69 +21,49 @@ from nncf_bootstrapnas.subnet_search.objectives import (
 )
 from nncf_bootstrapnas.subnet_search.problem import SearchProblem
 from nncf_bootstrapnas.subnet_search.result import SearchResult
-from nncf_bootstrapnas.subnet_search.settings import SearchSettings
+from nncf_bootstrapnas.subnet_search.settings import search_options
 
 logger = logging.getLogger(__name__)
 
 
 def search(
     supernet: Any,
-    config: Any = None,
+    options: Any = None,
     validate_fn: Callable[[Any, Any], float] | None = None,
     val_loader: Any = None,
     bn_loader: Any = None,
+    *,
+    space: Any = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
-    objectives: list[Any] | None = None,
-    constraints: list[Any] | None = None,
-    algorithm: str | None = None,
-    num_evals: int | None = None,
-    *,
-    seed: int | None = None,
-    population: int | None = None,
-    num_workers: int | None = None,
-    space: Any = None,
-    distributed: bool | None = None,
     progress: bool = True,
     callback: Callable[[dict[str, Any]], Any] | None = None,
+    distributed: bool | None = None,
     bn_adapt_fn: Callable[[Any, Any, int], None] | None = None,
     mp_context: str = "spawn",
-    **settings: Any,
+    **overrides: Any,
 ) -> SearchResult:
-    """Search the supernet's sub-networks for the Pareto front of ``objectives`` under ``constraints``.
-
-    Settings come from ``config`` (a loaded Config, a full config dict or a bare ``bootstrapNAS.search`` dict); every
-    explicit argument and ``**settings`` entry (e.g. ``acc_delta=0.5``, ``linas={...}``) overrides them.
+    """Search the supernet's sub-networks for the Pareto front of the objectives under the constraints.
 
     Args:
         supernet: ``activate``, ``macs``, ``params``, ``extract``, ``search_space``, ``get_state``, ``example_input``.
+        options: a ``SearchSection`` (``cfg.sections.search``), a loaded ``Config``, a full config dict, a bare
+            ``bootstrapNAS.search`` dict or None (the defaults).
         validate_fn: ``validate_fn(model, loader) -> float``, needed by the ``accuracy`` objective.
         val_loader: validation data (cut to ``eval_subset_size`` samples, always the same ones).
         bn_loader: batch-norm adaptation data (default ``val_loader``); ``num_bn_adaptation_samples=0`` disables it.
+        space: search only this space (default ``supernet.search_space``), e.g. ``supernet.stage_space``.
         checkpoint_dir: where ``search_state.json`` is written after every ``checkpoint_every`` steps.
         resume: continue from ``checkpoint_dir`` if it holds a checkpoint (``num_evals`` may be raised).
-        space: search only this space (default ``supernet.search_space``), e.g. ``supernet.stage_space``.
-        distributed: evaluate over torch.distributed ranks (default: when a process group with > 1 rank exists).
         progress: rich progress bar on rank 0.
         callback: called after every step with ``{"step", "evaluations", "checkpoint"}``; returning True stops.
+        distributed: evaluate over torch.distributed ranks (default: when a process group with > 1 rank exists).
         bn_adapt_fn: replaces ``training.bn_adaptation.adapt_batchnorm``.
         mp_context: start method of the worker processes when ``num_workers > 1``.
+        overrides: keys of the search section for this call (``num_evals=40``, ``algorithm="random"``,
+            ``objectives=[...]`` also with objective instances); validated like the config.
     """
-    s = SearchSettings.from_config(
-        config,
-        objectives=objectives,
-        constraints=constraints,
-        algorithm=algorithm,
-        num_evals=num_evals,
-        seed=seed,
-        population=population,
-        num_workers=num_workers,
-        **settings,
-    )
-    if s.proxy_prefilter:
-        from nncf_bootstrapnas.registry import ZERO_COST_PROXIES
-
-        ZERO_COST_PROXIES.get(s.proxy_prefilter["proxy"])  # fail now, naming the registered proxies
+    s = search_options(options, **overrides)
     space = space if space is not None else supernet.search_space
     objs = [resolve_objective(o) for o in s.objectives]
     names = [o.name for o in objs]
@@ -103,7 +83,7 @@ def search(
             timed,
             s.num_workers * max(dist_info()[1], 1),
         )
-    algo = _algorithm_class(s.algorithm)(s)
+    algo = SEARCH_ALGORITHMS.get(s.algorithm)(s)  # the name was checked (and its spelling fixed) with the options
     if not algo.name:
         algo.name = s.algorithm
 
@@ -128,16 +108,6 @@ def search(
         evaluator.close()
         if previous is not None and hasattr(supernet, "activate"):
             supernet.activate(previous)
-
-
-def _algorithm_class(name: str) -> type:
-    try:
-        return SEARCH_ALGORITHMS.get(name)
-    except RegistryError:
-        for registered in SEARCH_ALGORITHMS.names():  # legacy configs spell names in any case ("nsga2")
-            if registered.lower() == str(name).lower():
-                return SEARCH_ALGORITHMS.get(registered)
-        raise
 
 
 def _backend(spec: MeasureSpec, num_workers: int, use_dist: bool, mp_context: str) -> Any:

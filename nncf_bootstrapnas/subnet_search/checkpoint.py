@@ -9,35 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-from nncf_bootstrapnas.training.checkpoint import atomic_write
+from nncf_bootstrapnas.utils.io import atomic_write_bytes, atomic_write_text, dumps_json
 
 STATE_FILE = "search_state.json"
 FORMAT_VERSION = 1
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def to_plain(obj: Any) -> Any:
-    """JSON-safe copy: numpy scalars/arrays to Python, NaN/inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_plain(v) for v in obj]
-    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
-        return to_plain(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def save_checkpoint(directory: str | Path, state: dict[str, Any], blob: bytes | None, step: int) -> Path:
@@ -53,7 +31,7 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any], blob: bytes | 
     else:
         state["blob"] = None
     path = directory / STATE_FILE
-    atomic_write_text(path, json.dumps(to_plain(state), indent=1))
+    atomic_write_text(path, dumps_json(state, indent=1))
     for old in directory.glob("algorithm_step*.pkl"):
         if old.name != blob_name:
             old.unlink(missing_ok=True)

@@ -6,8 +6,8 @@ adaptation + validation, OpenVINO latency); a context only pays for what its obj
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -57,8 +57,7 @@ class EvaluationContext:
         self.memo: dict[Any, Any] = {}  # per-subnet values shared between objectives (e.g. one latency run)
         self._activated = False
         self._adapted = False
-        self._bn_backup: list[tuple[Any, dict[str, Any]]] | None = None
-        self._was_training: bool | None = None
+        self._stack = contextlib.ExitStack()
 
     # ---- lazy access ------------------------------------------------------------------------------------------------
     def active_supernet(self) -> Any:
@@ -72,16 +71,17 @@ class EvaluationContext:
         """The active supernet after BN adaptation; its BN statistics are restored when the context closes.
 
         Restoring keeps every measurement a function of the config alone (not of the evaluation order), which is what
-        makes the evaluation cache, resume and distributed evaluation exact.
+        makes the evaluation cache, resume and distributed evaluation exact. The recalibration is the evaluation
+        package's (``recalibrated_bn``), the one every stage uses.
         """
         model = self.active_supernet()
         if not self._adapted:
             self._adapted = True
-            if self.num_bn_adaptation_samples > 0 and self.bn_loader is not None and _has_batchnorm(model):
-                self._bn_backup = _snapshot_batchnorm(model)
-                self._was_training = bool(getattr(model, "training", False))
-                fn = self.bn_adapt_fn or _default_bn_adapt_fn()
-                fn(model, self.bn_loader, self.num_bn_adaptation_samples)
+            if self.num_bn_adaptation_samples > 0 and self.bn_loader is not None:
+                from nncf_bootstrapnas.evaluation.measure import recalibrated_bn
+
+                n = self.num_bn_adaptation_samples
+                self._stack.enter_context(recalibrated_bn(model, self.bn_loader, n, self.bn_adapt_fn))
         return model
 
     def subnet(self) -> Any:
@@ -103,55 +103,13 @@ class EvaluationContext:
 
     # ---- lifetime ---------------------------------------------------------------------------------------------------
     def close(self) -> None:
-        if self._bn_backup is not None:
-            _restore_batchnorm(self._bn_backup)
-            self._bn_backup = None
-        if self._was_training is not None:
-            self.supernet.train(self._was_training)
-            self._was_training = None
+        self._stack.close()
 
     def __enter__(self) -> EvaluationContext:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _default_bn_adapt_fn() -> BNAdaptFn:
-    from nncf_bootstrapnas.training.bn_adaptation import adapt_batchnorm
-
-    return adapt_batchnorm
-
-
-def _batchnorms(model: Any) -> Iterator[Any]:
-    torch = sys.modules.get("torch")  # never imported -> the model cannot be a torch module; keeps fakes torch-free
-    if torch is not None and isinstance(model, torch.nn.Module):
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                yield m
-
-
-def _has_batchnorm(model: Any) -> bool:
-    return next(_batchnorms(model), None) is not None
-
-
-def _snapshot_batchnorm(model: Any) -> list[tuple[Any, dict[str, Any]]]:
-    out = []
-    for m in _batchnorms(model):
-        bufs = {n: b.detach().clone() for n, b in m.named_buffers(recurse=False) if b is not None}
-        out.append((m, {"buffers": bufs, "momentum": m.momentum, "training": m.training}))
-    return out
-
-
-def _restore_batchnorm(backup: list[tuple[Any, dict[str, Any]]]) -> None:
-    import torch
-
-    with torch.no_grad():
-        for m, state in backup:
-            for name, value in state["buffers"].items():
-                getattr(m, name).copy_(value)
-            m.momentum = state["momentum"]
-            m.train(state["training"])
 
 
 def subset_loader(loader: Any, n: int | None) -> Any:

@@ -23,8 +23,9 @@ from nncf_bootstrapnas.subnet_search.indicators import HVReference, hypervolume,
 from nncf_bootstrapnas.subnet_search.objectives import Objective
 from nncf_bootstrapnas.subnet_search.problem import SearchProblem
 from nncf_bootstrapnas.subnet_search.result import ACCURACY, SearchResult
-from nncf_bootstrapnas.subnet_search.settings import SearchSettings
+from nncf_bootstrapnas.subnet_search.settings import SearchSection
 from nncf_bootstrapnas.subnet_search.termination import Termination, default_terminations
+from nncf_bootstrapnas.utils.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class SearchDriver:
         problem: SearchProblem,
         evaluator: Evaluator,
         metrics: list[Objective],
-        settings: SearchSettings,
+        settings: SearchSection,
         algorithm: SearchAlgorithm,
         checkpoint_dir: str | Path | None = None,
         callback: Callable[[dict[str, Any]], Any] | None = None,
@@ -65,7 +66,6 @@ class SearchDriver:
         self._progress: Any = None
         self._proxy_batch: Any = None
         self.proxy_evaluations = 0
-        self._task: Any = None
         self._start = time.perf_counter()
 
     # ---- what algorithms use ----------------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ class SearchDriver:
     def oversample(self, n: int) -> int:
         """How many candidates to propose so that ``prefilter`` can keep ``n`` (``n`` without a proxy pre-filter)."""
         pf = self.settings.proxy_prefilter
-        return n if not pf else int(math.ceil(n / pf["keep_ratio"]))
+        return n if not pf else int(math.ceil(n / pf.keep_ratio))
 
     def prefilter(self, X: np.ndarray, n: int) -> np.ndarray:
         """The ``n`` candidates of ``X`` with the best zero-cost proxy score (``proxy_prefilter``), best first.
@@ -97,8 +97,7 @@ class SearchDriver:
         X = np.asarray(X, dtype=int).reshape(-1, len(self.anchor_X[0]))
         if not pf or len(X) <= n:
             return X[:n]
-        from nncf_bootstrapnas.evaluation._common import first_batch
-        from nncf_bootstrapnas.evaluation.selection import proxy_scores
+        from nncf_bootstrapnas.evaluation import first_batch, rank_by_proxy
 
         spec = self.evaluator.spec
         if self._proxy_batch is None:
@@ -107,10 +106,8 @@ class SearchDriver:
                 raise ValueError("bootstrapNAS.search.proxy_prefilter needs data: pass val_loader or bn_loader")
             self._proxy_batch = first_batch(loader)
         configs = [self.space.decode(x) for x in X]
-        scores = proxy_scores(spec.supernet, configs, pf["proxy"], self._proxy_batch, self.settings.seed)
-        scores = np.where(np.isfinite(scores), scores, -np.inf)
         self.proxy_evaluations += len(X)
-        return X[sorted(range(len(X)), key=lambda i: (-scores[i], i))[:n]]
+        return X[rank_by_proxy(spec.supernet, configs, pf.proxy, self._proxy_batch, self.settings.seed)[:n]]
 
     def measured_F(self) -> np.ndarray:
         return self.problem.to_F([r["values"] for r in self.evaluator.records])
@@ -134,7 +131,10 @@ class SearchDriver:
     # ---- the run ----------------------------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> SearchResult:
         loaded = load_checkpoint(self.checkpoint_dir) if resume and self.checkpoint_dir is not None else None
-        with self._progress_bar():
+        with progress_bar(f"search {self.algorithm.name}", self.settings.num_evals, self.show_progress) as bar:
+            if self.show_progress:  # the hypervolume shown costs a front computation per update
+                self._progress = bar
+                self.evaluator.on_measured = lambda: bar.advance()
             if loaded is not None:
                 self._restore(*loaded)
             else:
@@ -225,32 +225,12 @@ class SearchDriver:
         self._update_progress()
 
     # ---- progress ---------------------------------------------------------------------------------------------------
-    def _progress_bar(self) -> Any:
-        import contextlib
-
-        if not self.show_progress:
-            return contextlib.nullcontext()
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-        )
-        self._task = self._progress.add_task(f"search {self.algorithm.name}", total=self.settings.num_evals, info="")
-        self.evaluator.on_measured = lambda: self._progress.advance(self._task)
-        return self._progress
-
     def _update_progress(self) -> None:
         if self._progress is None:
             return
         hv = self.current_hypervolume() if self.evaluator.n_measured >= 2 else 0.0
         epm = self.evaluator.evals_per_minute
-        self._progress.update(
-            self._task, completed=self.evaluator.n_measured, info=f"HV {hv:.4f} | {epm:.1f} evals/min"
-        )
+        self._progress.update(completed=self.evaluator.n_measured, info=f"HV {hv:.4f} | {epm:.1f} evals/min")
 
     # ---- result -----------------------------------------------------------------------------------------------------
     def result(self) -> SearchResult:

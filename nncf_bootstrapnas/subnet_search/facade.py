@@ -7,14 +7,14 @@ any other objective, as legacy scripts print them.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from nncf_bootstrapnas.subnet_search.objectives import Objective
 from nncf_bootstrapnas.subnet_search.result import SearchResult
-from nncf_bootstrapnas.subnet_search.settings import SearchSettings
+from nncf_bootstrapnas.subnet_search.settings import search_options
+from nncf_bootstrapnas.utils.io import write_csv
 
 
 class LegacyEfficiencyObjective(Objective):
@@ -46,7 +46,7 @@ class BaseSearchAlgorithm:
         self.supernet = supernet
         self.controller = controller
         self.config = config if config is not None else {}
-        self.search_params = SearchSettings.from_config(config)
+        self.search_params = search_options(config)  # validated now: a bad name fails before any measurement
         self.log_dir = Path(_get(self.config, "log_dir", "."))
         self.result: SearchResult | None = None
         self.best_config: dict | None = None
@@ -55,11 +55,7 @@ class BaseSearchAlgorithm:
     @classmethod
     def from_config(cls, supernet: Any, controller: Any, config: Mapping[str, Any]) -> BaseSearchAlgorithm:
         """Legacy constructor; the algorithm is ``bootstrapNAS.search.algorithm`` (checked against the registry)."""
-        from nncf_bootstrapnas.subnet_search.api import _algorithm_class
-
-        instance = cls(supernet, controller, config)
-        _algorithm_class(instance.search_params.algorithm)  # fail now, naming the registered algorithms
-        return instance
+        return cls(supernet, controller, config)
 
     @property
     def acc_delta(self) -> float:
@@ -67,7 +63,7 @@ class BaseSearchAlgorithm:
 
     @acc_delta.setter
     def acc_delta(self, value: float) -> None:
-        self.search_params.acc_delta = float(value)
+        self.search_params = self.search_params.replace(acc_delta=float(value))
 
     def run(
         self,
@@ -81,33 +77,29 @@ class BaseSearchAlgorithm:
         resume: bool = False,
         **search_kwargs: Any,
     ) -> tuple[Any, dict, list[float]]:
-        """Search, activate the selected subnet (BN-adapted, like legacy) and return ``(controller, config, metrics)``.
-
-        Without any subnet within ``acc_delta`` of ``ref_acc`` the maximum subnet is returned (legacy behaviour).
-        """
+        """``search()``, then activate the chosen subnet (``SearchResult.select``, BN-adapted like legacy) and return
+        ``(controller, config, metrics)``."""
         from nncf_bootstrapnas.subnet_search.api import search
 
-        objectives = list(self.search_params.objectives)
+        overrides: dict[str, Any] = {}
         if efficiency_evaluator is not None:
-            objectives = [o for o in objectives if o not in ("macs",)] + [
-                LegacyEfficiencyObjective(efficiency_evaluator)
-            ]
-        overrides = {"acc_delta": self.search_params.acc_delta}
+            kept = [o for o in self.search_params.objectives if o not in ("macs",)]
+            overrides["objectives"] = [*kept, LegacyEfficiencyObjective(efficiency_evaluator)]
         if ref_acc is not None and ref_acc >= 0 and ref_acc != 100:  # 100 was the legacy "not given" value
             overrides["ref_acc"] = ref_acc
         self.result = search(
             self.supernet,
-            self.config,
+            self.search_params,
             validate_fn,
             val_loader,
-            bn_loader=bn_loader,
+            bn_loader,
             checkpoint_dir=checkpoint_save_dir,
             resume=resume,
-            objectives=objectives,
             **overrides,
             **search_kwargs,
         )
-        best = self.result.best or self.result.maximum
+        choice = self.result.select()
+        best = choice.row if choice is not None else self.result.maximum
         self.best_config = best["config"]
         self.best_vals = self._metrics(best)
         self.supernet.activate(self.best_config)
@@ -128,14 +120,13 @@ class BaseSearchAlgorithm:
         return out + list(values.values())
 
     def _adapt_bn(self, loader: Any) -> None:
+        """Legacy: the activated subnet keeps BN statistics re-estimated for it."""
         n = self.search_params.num_bn_adaptation_samples
         if n > 0 and loader is not None:
-            from nncf_bootstrapnas.subnet_search.context import _has_batchnorm
+            from nncf_bootstrapnas.evaluation.measure import adapt_bn, batchnorms
 
-            if _has_batchnorm(self.supernet):
-                from nncf_bootstrapnas.training.bn_adaptation import adapt_batchnorm
-
-                adapt_batchnorm(self.supernet, loader, n)
+            if batchnorms(self.supernet):
+                adapt_bn(self.supernet, loader, n)
 
     # ---- legacy outputs ---------------------------------------------------------------------------------------------
     @property
@@ -152,11 +143,7 @@ class BaseSearchAlgorithm:
         return path if path.suffix else path.with_suffix(suffix)
 
     def search_progression_to_csv(self, filename: str | Path = "search_progression.csv") -> Path:
-        path = self._path(filename, ".csv")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="", encoding="utf8") as f:
-            csv.writer(f).writerows(self.search_records)
-        return path
+        return write_csv(self._path(filename, ".csv"), self.search_records)
 
     def visualize_search_progression(self, filename: str | Path = "search_progression") -> Path:
         if self.result is None:

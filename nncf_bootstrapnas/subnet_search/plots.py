@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nncf_bootstrapnas.utils.io import save_figure
+
 if TYPE_CHECKING:
     from nncf_bootstrapnas.subnet_search.result import SearchResult
 
@@ -29,10 +31,8 @@ def _save(fig: Any, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".png":
         path = path.with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return save_figure(fig, path)
 
 
 def _axes_metrics(result: SearchResult, x: str | None, y: str | None) -> tuple[str, str]:
@@ -69,12 +69,10 @@ def plot_pareto(result: SearchResult, path: str | Path, x: str | None = None, y:
         ax.scatter(
             [m[x]], [m[y]], s=110, marker="s", color="tab:blue", edgecolors="black", label="maximum subnet", zorder=5
         )
-    best = result.best
-    if best is not None:
-        b = best["values"]
-        ax.scatter(
-            [b[x]], [b[y]], s=160, marker="*", color="gold", edgecolors="black", label="selected (best)", zorder=6
-        )
+    choice = result.select()
+    if choice is not None:
+        b, label = choice.values, "selected" if choice.qualified else "selected (none within acc_delta)"
+        ax.scatter([b[x]], [b[y]], s=160, marker="*", color="gold", edgecolors="black", label=label, zorder=6)
     ax.set_xlabel(_label(x))
     ax.set_ylabel(_label(y))
     ax.set_title(f"Search results ({result.algorithm})")
@@ -135,12 +133,13 @@ def markdown_summary(result: SearchResult, max_front_rows: int = 15) -> str:
         "",
     ]
     cols = list(result.metrics)
-    best = result.best
+    choice = result.select()
     lines += ["## Selected subnet", ""]
-    if best is None:
-        lines += ["No feasible subnet within acc_delta of ref_acc.", ""]
+    if choice is None:
+        lines += ["No subnet to select.", ""]
     else:
-        lines += [f"Evaluation #{best['index']}: " + ", ".join(f"{m} = {_fmt(best['values'][m])}" for m in cols), ""]
+        values = ", ".join(f"{m} = {_fmt(choice.values[m])}" for m in cols)
+        lines += [f"Evaluation #{choice.index} ({choice.rule}): {values}", ""]
         if result.maximum is not None:
             lines += ["Maximum subnet: " + ", ".join(f"{m} = {_fmt(result.maximum['values'][m])}" for m in cols), ""]
     front = result.front

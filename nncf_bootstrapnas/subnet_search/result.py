@@ -6,7 +6,6 @@ All values are measurements (LINAS predictions never appear here). Plain JSON ro
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,10 +13,31 @@ from typing import Any
 
 import numpy as np
 
-from nncf_bootstrapnas.subnet_search.checkpoint import atomic_write_text, to_plain
 from nncf_bootstrapnas.subnet_search.indicators import HVReference, hypervolume_history, non_dominated
+from nncf_bootstrapnas.utils.io import atomic_write_text, json_safe, write_csv
 
 ACCURACY = "accuracy"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen row of a search, the rule that chose it and whether it meets the accuracy tolerance."""
+
+    row: dict[str, Any]
+    rule: str
+    qualified: bool
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.row["config"]
+
+    @property
+    def values(self) -> dict[str, float]:
+        return dict(self.row["values"])
+
+    @property
+    def index(self) -> int:
+        return int(self.row["index"])
 
 
 @dataclass
@@ -137,6 +157,26 @@ class SearchResult:
         dist = np.linalg.norm(self.reference().normalise(self.F(front)), axis=1)
         return front[int(np.argmin(dist))]
 
+    def select(self) -> Selection | None:
+        """THE choice of one subnet (CLI, legacy facade, reports): ``best`` when a subnet qualifies; otherwise the
+        most accurate measured subnet (feasible ones first), marked ``qualified=False`` so nobody presents it as
+        meeting the tolerance. None only without any row (or, lacking an accuracy metric, without a front)."""
+        best = self.best
+        if best is not None:
+            rule = (
+                f"fewest {self.efficiency_metric} with accuracy >= ref_acc - acc_delta"
+                if ACCURACY in self.metrics
+                else "front point closest to the ideal point"
+            )
+            return Selection(best, rule, True)
+        rows = [r for r in self.rows if r["feasible"]] or list(self.rows)
+        if not rows or ACCURACY not in self.metrics:
+            return None
+        top = max(rows, key=lambda r: (r["values"][ACCURACY], -r["index"]))
+        ref = "unset" if self.ref_acc is None else f"{self.ref_acc:.2f}"
+        rule = f"NO subnet within acc_delta={self.acc_delta} of ref_acc={ref}; most accurate measured subnet"
+        return Selection(top, rule, False)
+
     @property
     def best_config(self) -> dict[str, Any] | None:
         best = self.best
@@ -144,7 +184,7 @@ class SearchResult:
 
     # ---- files ------------------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return to_plain(asdict(self))
+        return json_safe(asdict(self))
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1)
@@ -163,41 +203,35 @@ class SearchResult:
 
     def to_csv(self, path: str | Path) -> Path:
         """One line per evaluation: metrics, constraint g, flags, encoding and config (JSON)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         front, best = set(self.front_indices), self.best
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(
-                [
-                    "index",
-                    *self.metrics,
-                    *[f"g[{c}]" for c in self.constraints],
-                    "feasible",
-                    "on_front",
-                    "best",
-                    "hypervolume",
-                    "time_s",
-                    "x",
-                    "config",
-                ]  # fmt: skip
-            )
-            for r in self.rows:
-                writer.writerow(
-                    [
-                        r["index"],
-                        *[r["values"].get(m) for m in self.metrics],
-                        *r["constraints"],
-                        int(r["feasible"]),
-                        int(r["index"] in front),
-                        int(best is not None and r["index"] == best["index"]),
-                        self.hv_history[r["index"]] if r["index"] < len(self.hv_history) else "",
-                        round(r["time_s"], 6),
-                        " ".join(str(v) for v in r["x"]),
-                        json.dumps(r["config"], sort_keys=True),
-                    ]  # fmt: skip
-                )
-        return path
+        header = [
+            "index",
+            *self.metrics,
+            *[f"g[{c}]" for c in self.constraints],
+            "feasible",
+            "on_front",
+            "best",
+            "hypervolume",
+            "time_s",
+            "x",
+            "config",
+        ]
+        rows = [
+            [
+                r["index"],
+                *[r["values"].get(m) for m in self.metrics],
+                *r["constraints"],
+                int(r["feasible"]),
+                int(r["index"] in front),
+                int(best is not None and r["index"] == best["index"]),
+                self.hv_history[r["index"]] if r["index"] < len(self.hv_history) else "",
+                round(r["time_s"], 6),
+                " ".join(str(v) for v in r["x"]),
+                json.dumps(r["config"], sort_keys=True),
+            ]
+            for r in self.rows
+        ]
+        return write_csv(path, [header, *rows])
 
     def to_markdown(self, max_front_rows: int = 15) -> str:
         from nncf_bootstrapnas.subnet_search.plots import markdown_summary

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from nncf_bootstrapnas.training.contract import model_device
+
 
 def split_batch(batch: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Model inputs of a loader batch: ``(x, y)`` / ``[x, y]`` -> x (a tuple/list x is splatted), dict -> kwargs, else
@@ -50,12 +52,6 @@ def to_device(obj: Any, device: torch.device) -> Any:
     if isinstance(obj, list):
         return [to_device(v, device) for v in obj]
     return obj
-
-
-def model_device(model: nn.Module) -> torch.device:
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def bn_layers(model: nn.Module) -> list[_BatchNorm]:

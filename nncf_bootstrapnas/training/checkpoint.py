@@ -1,50 +1,41 @@
-"""Training checkpoints: plain data only (loadable with ``torch.load(path, weights_only=True)``), written atomically.
+"""Helpers of the supernet artifact and training checkpoints: plain data, RNG states, compatibility checks.
 
-Contents: ``model_state`` (the super-network's state_dict, quantizers included), ``elasticity``
-(``supernet.get_state()``), ``search_space`` (to detect a different elasticity config), ``quantization`` (the NNCF hook
-layout, if quantized), ``controller`` (scheduler counters and stage list), ``optimizer``, ``rng`` (per rank: python,
-numpy, torch, cuda), ``epoch`` (the epoch in progress or the next one), ``step_in_epoch`` (batches of ``epoch`` already
-done; 0 at an epoch boundary), ``step`` (global optimizer steps), ``metrics``, ``best``, ``training_config``.
+Everything a checkpoint holds is plain data (dicts, lists, numbers, strings, tensors), so ``torch.load(path,
+weights_only=True)`` reads it; files are written atomically (``utils.io.atomic_write``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-FORMAT = "nncf_bootstrapnas.training.checkpoint/1"
+from nncf_bootstrapnas.models.ref import describe_mismatch
+from nncf_bootstrapnas.utils.io import atomic_write, json_safe
+
 LAST = "supernet_last.pth"
 BEST = "supernet_best.pth"
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read or does not fit the model / elasticity config it is loaded into."""
+    """A supernet artifact or checkpoint that cannot be read or does not fit the model / config it is loaded into."""
 
 
 def plain(obj: Any) -> Any:
-    """A JSON round trip: guarantees plain dict/list/str/number data (Config subclasses, tuples, numpy scalars)."""
-    return json.loads(json.dumps(obj, default=_json_default))
+    """Plain JSON data only (``utils.io.json_safe``: enum members such as NNCF's quantization schemes become plain
+    strings), so ``torch.load(weights_only=True)`` reads every checkpoint."""
+    return json_safe(obj)
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable in a checkpoint: {type(obj).__name__} {obj!r}")
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` through ``utils.io.atomic_write``: a reader (or a crash) never sees a partial file."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 # ---- RNG ----------------------------------------------------------------------------------------------------------------
@@ -78,99 +69,22 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-# ---- writing ------------------------------------------------------------------------------------------------------------
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any]) -> Path:
-    """``write(file)`` into a temporary file in the same directory, fsync, then ``os.replace``: a reader (or a crash)
-    sees either the old file or the complete new one, never a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # some filesystems / platforms cannot fsync a directory
-        pass
-    return path
+def rank_rng(states: Sequence[Mapping[str, Any]] | None, rank: int) -> Mapping[str, Any] | None:
+    """This rank's saved RNG state (rank 0's when the checkpoint came from fewer ranks)."""
+    if not states:
+        return None
+    return states[rank] if rank < len(states) else states[0]
 
 
-def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """``torch.save`` through :func:`atomic_write`."""
-    return atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def make_checkpoint(
-    supernet: nn.Module,
-    controller_state: Mapping[str, Any],
-    optimizer: torch.optim.Optimizer | None,
-    *,
-    epoch: int,
-    step_in_epoch: int,
-    step: int,
-    rng: Sequence[Mapping[str, Any]],
-    metrics: Mapping[str, Any] | None = None,
-    best: Mapping[str, Any] | None = None,
-    training_config: Mapping[str, Any] | None = None,
-    quantization: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "model_state": {k: v.detach().clone() for k, v in supernet.state_dict().items()},
-        "elasticity": plain(supernet.get_state()),
-        "search_space": plain(supernet.search_space.to_json()),
-        "quantization": None if quantization is None else plain(quantization),
-        "controller": plain(controller_state),
-        "optimizer": None if optimizer is None else optimizer.state_dict(),
-        "rng": list(rng),
-        "epoch": int(epoch),
-        "step_in_epoch": int(step_in_epoch),
-        "step": int(step),
-        "metrics": plain(dict(metrics or {})),
-        "best": plain(dict(best or {})),
-        "training_config": plain(dict(training_config or {})),
-    }
-
-
-# ---- reading ------------------------------------------------------------------------------------------------------------
-def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, not a torch file, or non-plain content
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(
-            f"{path} is not a nncf_bootstrapnas training checkpoint (format {found!r}, expected {FORMAT!r})"
-        )
-    missing = [k for k in ("model_state", "elasticity", "search_space", "controller", "epoch", "step") if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
-    return ckpt
-
-
+# ---- compatibility checks -----------------------------------------------------------------------------------------------
 def _listing(items: Sequence[str], limit: int = 6) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
-def check_search_space(ckpt: Mapping[str, Any], supernet: nn.Module, where: str = "checkpoint") -> None:
+def check_search_space(saved_space: Mapping[str, Any], supernet: nn.Module, where: str = "checkpoint") -> None:
     """Raise CheckpointError naming the variables whose choices differ (another elasticity config)."""
-    saved = {f"{v['dim']}/{v['key']}": list(v["choices"]) for v in ckpt["search_space"]["variables"]}
+    saved = {f"{v['dim']}/{v['key']}": list(v["choices"]) for v in saved_space["variables"]}
     current = {v.name: list(v.choices) for v in supernet.search_space.variables}
     problems = [f"{n}: only in the {where}" for n in sorted(set(saved) - set(current))]
     problems += [f"{n}: only in the model's search space" for n in sorted(set(current) - set(saved))]
@@ -188,42 +102,15 @@ def check_search_space(ckpt: Mapping[str, Any], supernet: nn.Module, where: str 
 
 def check_state_dict(state: Mapping[str, torch.Tensor], model: nn.Module, where: str = "checkpoint") -> None:
     """Raise CheckpointError listing missing / unexpected keys and shape mismatches (another model)."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [
-        f"{k}: {where} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in sorted(set(own) & set(state))
-        if tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    parts = []
-    if missing:
-        parts.append(f"missing keys: {_listing(missing)}")
-    if unexpected:
-        parts.append(f"unexpected keys: {_listing(unexpected)}")
-    if shapes:
-        parts.append(f"shape mismatches: {_listing(shapes)}")
-    if parts:
-        raise CheckpointError(f"the {where} does not fit this model (another architecture?); " + "; ".join(parts))
+    problem = describe_mismatch(state, model, where)
+    if problem is not None:
+        raise CheckpointError(f"the {where} does not fit this model (another architecture?); {problem}")
 
 
-def load_model_state(ckpt: Mapping[str, Any], supernet: nn.Module) -> None:
-    check_search_space(ckpt, supernet)
-    check_state_dict(ckpt["model_state"], supernet)
-    supernet.load_state_dict(ckpt["model_state"], strict=True)
-
-
-def load_optimizer_state(ckpt: Mapping[str, Any], optimizer: torch.optim.Optimizer | None) -> None:
-    if optimizer is None or ckpt.get("optimizer") is None:
+def load_optimizer_state(state: Mapping[str, Any] | None, optimizer: torch.optim.Optimizer | None) -> None:
+    if optimizer is None or state is None:
         return
     try:
-        optimizer.load_state_dict(ckpt["optimizer"])
+        optimizer.load_state_dict(state)
     except (ValueError, KeyError) as exc:
         raise CheckpointError(f"the checkpoint's optimizer state does not fit this optimizer: {exc}") from exc
-
-
-def rank_rng(ckpt: Mapping[str, Any], rank: int) -> Mapping[str, Any] | None:
-    states = ckpt.get("rng") or []
-    if not states:
-        return None
-    return states[rank] if rank < len(states) else states[0]

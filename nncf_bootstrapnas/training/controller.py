@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -18,30 +17,15 @@ from torch import nn
 
 from nncf_bootstrapnas.elasticity.search_space import SubnetConfig
 from nncf_bootstrapnas.training.bn_adaptation import adapt_batchnorm
-from nncf_bootstrapnas.training.distillation import FrozenTeacher, KDSettings
-from nncf_bootstrapnas.training.lr_schedule import GlobalLRSchedule
-from nncf_bootstrapnas.training.sampling import SamplingSettings, subnets_for_step
+from nncf_bootstrapnas.training.contract import model_device
+from nncf_bootstrapnas.training.distillation import FrozenTeacher
+from nncf_bootstrapnas.training.sampling import subnets_for_step
 from nncf_bootstrapnas.training.scheduler import BootstrapNASScheduler, StageDescriptor
+from nncf_bootstrapnas.training.settings import TrainingSettings
 
 logger = logging.getLogger(__name__)
 
 ALGORITHM = "progressive_shrinking"
-
-
-@dataclass
-class TrainingSettings:
-    """The parsed ``bootstrapNAS.training`` section (see ``algorithm.parse_training_settings``)."""
-
-    stages: list[StageDescriptor]
-    progressivity: list[str]
-    global_lr: GlobalLRSchedule | None
-    sampling: SamplingSettings
-    kd: KDSettings | None
-    num_bn_adaptation_samples: int
-    train_steps: int | None
-    filter_importance: str = "L1"
-    default_schedule: bool = False
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 class ProgressiveShrinkingController:
@@ -83,7 +67,7 @@ class ProgressiveShrinkingController:
         Legacy usage: ``loss = criterion(model(x), y) + ctrl.loss()``.
         """
         if self.teacher is None or self._captured is None:
-            return torch.zeros((), device=_device(self.supernet))
+            return torch.zeros((), device=model_device(self.supernet))
         args, kwargs, output = self._captured
         self._captured = None  # release the graph reference
         return self.teacher.loss(output, args, kwargs)
@@ -141,8 +125,6 @@ class ProgressiveShrinkingController:
     @property
     def multi_elasticity_handler(self) -> Any:
         """Legacy name: activate_minimum_subnet(), activate_subnet_for_config(cfg), get_active_config(), ..."""
-        from nncf_bootstrapnas.training.legacy import ElasticityHandler
-
         return ElasticityHandler(self)
 
     # ---- sampling ---------------------------------------------------------------------------------------------------
@@ -248,7 +230,33 @@ def summarize_config(cfg: SubnetConfig, space: Any) -> dict[str, Any]:
     return summary
 
 
-def _device(module: nn.Module) -> torch.device:
-    for p in module.parameters():
-        return p.device
-    return torch.device("cpu")
+class ElasticityHandler:
+    """Legacy ``multi_elasticity_handler`` calls, on our super-network."""
+
+    def __init__(self, controller: ProgressiveShrinkingController) -> None:
+        self._ctrl = controller
+        self._supernet = controller.supernet
+
+    def activate_supernet(self) -> None:
+        self._supernet.activate(None)
+
+    def activate_maximum_subnet(self) -> None:
+        self._supernet.activate(self._supernet.stage_space.maximum())
+
+    def activate_minimum_subnet(self) -> None:
+        self._supernet.activate(self._supernet.stage_space.minimum())
+
+    def activate_random_subnet(self) -> None:
+        step = max(self._ctrl.scheduler.current_step, 0)
+        self._supernet.activate(self._ctrl.subnets_for_step(step)[-1][1])
+
+    def activate_subnet_for_config(self, config: dict[str, Any]) -> None:
+        self._supernet.activate(config)
+
+    def get_active_config(self) -> dict[str, Any]:
+        return self._supernet.active_config
+
+    def count_flops_and_weights_for_active_subnet(self) -> tuple[int, int]:
+        """Legacy returned FLOPs = 2 x MACs (its example divides by 2e6 to print MMACs) and the weight count."""
+        cfg = self._supernet.active_config
+        return 2 * self._ctrl.macs(cfg), int(self._supernet.params(cfg))

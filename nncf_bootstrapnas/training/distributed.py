@@ -1,18 +1,21 @@
-"""Data-parallel training of a super-network, and a resumable, rank-aware data order.
+"""Data-parallel training of a super-network (torchrun), and a resumable, rank-aware data order.
 
-Why gradients are all-reduced by hand: the subnets of a step leave different parameters unused (skipped blocks, unused
-kernel transforms), and a sandwich step accumulates several forward/backward passes before one optimizer step. DDP's
-reducer handles neither together: with ``find_unused_parameters=True`` and ``no_sync`` accumulation, a parameter that
-only an earlier subnet of the step used is "unused" in the synchronised pass and its accumulated gradient is never
-averaged, so ranks silently diverge. So ``fit`` runs every pass under ``DistributedDataParallel.no_sync()`` (DDP still
-broadcasts the initial weights and the buffers) and averages all gradients in one coalesced all-reduce per step.
-Sampling needs no communication: every rank draws the same subnets from ``(seed, step)``.
+One mechanism for every training path: :func:`synchronized` hooks the optimizer, so gradients are averaged over
+ranks (one coalesced all-reduce) right before every ``optimizer.step()``, and rank 0's buffers (BN statistics) are
+broadcast right after it; on entry rank 0's parameters and buffers are broadcast. Why not
+``DistributedDataParallel``: the subnets of a step leave different parameters unused (skipped blocks, unused kernel
+transforms), and a sandwich step accumulates several forward/backward passes before one optimizer step. DDP's reducer
+handles neither together: with ``find_unused_parameters=True`` and ``no_sync`` accumulation, a parameter that only an
+earlier subnet of the step used is "unused" in the synchronised pass and its accumulated gradient is never averaged,
+so ranks silently diverge. Hooking the optimizer also covers a legacy ``train_epoch_fn`` that owns the forward and
+backward passes. Sampling needs no communication: every rank draws the same subnets from ``(seed, step)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -114,18 +117,34 @@ def allreduce_gradients(params: Sequence[nn.Parameter]) -> None:
             offset += n
 
 
-def wrap_ddp(module: nn.Module) -> nn.Module:
-    """DDP around the super-network (passes run under ``no_sync``; see the module docstring)."""
+def broadcast_buffers(module: nn.Module) -> None:
+    """Rank 0's buffers (BN running statistics) on every rank."""
     if not is_distributed():
-        return module
-    device_ids = [module_device.index] if (module_device := _device(module)).type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=True)
+        return
+    with torch.no_grad():
+        for tensor in module.buffers():
+            dist.broadcast(tensor.data, src=0)
 
 
-def _device(module: nn.Module) -> torch.device:
-    for p in module.parameters():
-        return p.device
-    return torch.device("cpu")
+def _optimizer_params(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+@contextlib.contextmanager
+def synchronized(model: nn.Module, optimizer: torch.optim.Optimizer) -> Iterator[None]:
+    """Keep ``model`` identical on every rank while ``optimizer`` trains it (see the module docstring); a no-op
+    without an initialised process group."""
+    if not is_distributed():
+        yield
+        return
+    broadcast_module_state(model)
+    pre = optimizer.register_step_pre_hook(lambda opt, args, kwargs: allreduce_gradients(_optimizer_params(opt)))
+    post = optimizer.register_step_post_hook(lambda opt, args, kwargs: broadcast_buffers(model))
+    try:
+        yield
+    finally:
+        pre.remove()
+        post.remove()
 
 
 class ResumableSampler(Sampler[int]):
@@ -225,3 +244,13 @@ def make_resumable(loader: Any, seed: int, num_replicas: int = 1, rank_: int = 0
         **kwargs,
     )
     return ResumableLoader(rebuilt, new_sampler, seed)
+
+
+def fixed_order(loader: Any, seed: int) -> Iterable[Any]:
+    """A fixed, shuffled order of the training set for BN adaptation: the same batches every time, on every rank."""
+    resumable = make_resumable(loader, seed + 7919, 1, 0)
+    if resumable is None:
+        return loader
+    resumable.sampler.shuffle = True
+    resumable.sampler.set_epoch(0)
+    return resumable.loader

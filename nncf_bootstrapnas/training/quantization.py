@@ -23,9 +23,9 @@ from torch import nn
 
 from nncf_bootstrapnas.config import ConfigError
 from nncf_bootstrapnas.registry import COMPRESSION_ALGORITHMS
-from nncf_bootstrapnas.training.algorithm import is_supernet, unwrap
-from nncf_bootstrapnas.training.bn_adaptation import model_device, split_batch, to_device
+from nncf_bootstrapnas.training.bn_adaptation import split_batch, to_device
 from nncf_bootstrapnas.training.checkpoint import plain
+from nncf_bootstrapnas.training.contract import is_supernet, model_device, unwrap
 
 logger = logging.getLogger(__name__)
 _PATH = "compression[quantization]"
@@ -217,12 +217,27 @@ def _transplant_hooks(calibrated: nn.Module, supernet: nn.Module) -> None:
 
 
 def restore_quantization(supernet: nn.Module, layout: Mapping[str, Any]) -> nn.Module:
-    """Rebuild the quantizer layout saved by ``QuantizationController.get_state()`` (no calibration); in place."""
+    """Rebuild a quantizer layout saved by :func:`quantizer_layout` (no calibration), in place, on the super-network's
+    device; the quantizers' values are loaded separately (they are part of the weights)."""
     from nncf.torch.function_hook.serialization import load_from_config
 
     if is_quantized(supernet):
         raise ValueError("the super-network is already quantized; restore the quantizer layout on a fresh one")
     return load_from_config(supernet, dict(layout))
+
+
+def quantizer_layout(model: nn.Module) -> dict[str, Any] | None:
+    """Where the quantizers sit and how they are configured (plain JSON), or None for a model without quantizers."""
+    from nncf.torch.function_hook.serialization import get_config
+
+    return plain(get_config(model)) if is_quantized(model) else None
+
+
+def quantizer_state(model: nn.Module) -> dict[str, torch.Tensor] | None:
+    """The quantizers' tensors (scales, ...): NNCF keeps them beside the model, outside ``SuperNetwork.state_dict``."""
+    if not is_quantized(model):
+        return None
+    return {k: v.detach().cpu().clone() for k, v in hook_storage(model).state_dict().items()}
 
 
 # ---- builder and controller -----------------------------------------------------------------------------------------
@@ -244,14 +259,14 @@ class _StaticScheduler:
 
 @COMPRESSION_ALGORITHMS.register("quantization")
 class QuantizationBuilder:
-    """Top-level ``compression: [{"algorithm": "quantization", ...}]``; ``calibration_data`` (a loader) is set by
-    ``fit`` / the legacy facade; ``restore_layout`` rebuilds a checkpoint's quantizers without calibrating."""
+    """Top-level ``compression: [{"algorithm": "quantization", ...}]``; ``calibration_data`` (batches for the range
+    initialisation) is set by ``compose``. A super-network that already has quantizers (e.g. loaded from a supernet
+    artifact) keeps them: no second calibration."""
 
     def __init__(self, config: Mapping[str, Any] | None = None, section: Mapping[str, Any] | None = None) -> None:
         self.config = config
         self.section = dict(section or {"algorithm": "quantization"})
         self.calibration_data: Iterable[Any] | None = None
-        self.restore_layout: Mapping[str, Any] | None = None
 
     def apply_to(self, model: nn.Module, example_input: Any = None) -> nn.Module:
         target = unwrap(model)
@@ -259,8 +274,8 @@ class QuantizationBuilder:
             raise TypeError(
                 f"quantization expects the super-network built by progressive_shrinking, got {type(target).__name__}"
             )
-        if self.restore_layout is not None:
-            return restore_quantization(target, self.restore_layout)
+        if is_quantized(target):
+            return target
         example = example_input if example_input is None or isinstance(example_input, tuple) else (example_input,)
         return quantize_supernet(target, self.section, self.calibration_data, example)
 
@@ -304,11 +319,10 @@ class QuantizationController:
         }
 
     def get_state(self) -> dict[str, Any]:
-        from nncf.torch.function_hook.serialization import get_config
-
-        return {"algorithm": "quantization", "layout": plain(get_config(self.model))}
+        return {"algorithm": "quantization", "layout": quantizer_layout(self.model)}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        mine = self.get_state()["layout"]
-        if plain(state.get("layout")) != mine:
-            raise ValueError("the saved quantizer layout differs from this model's; rebuild it with restore_layout")
+        if plain(state.get("layout")) != self.get_state()["layout"]:
+            raise ValueError(
+                "the saved quantizer layout differs from this model's; rebuild it with restore_quantization"
+            )

@@ -26,7 +26,6 @@ from nncf_bootstrapnas.training.lr_schedule import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PROGRESSIVITY = ("kernel", "depth", "width")
 _STAGE_KEYS = (
     "train_dims",
     "epochs",
@@ -86,28 +85,6 @@ class StageDescriptor:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def default_stages() -> list[StageDescriptor]:
-    """Legacy default schedule: kernel, +depth, deeper depth, +width, wider width with reorganisation and BN adaptation."""
-    k, kd, kdw = ["kernel"], ["kernel", "depth"], ["kernel", "depth", "width"]
-    return [
-        StageDescriptor(train_dims=k, epochs=1),
-        StageDescriptor(train_dims=kd, epochs=1),
-        StageDescriptor(train_dims=kd, epochs=1, depth_indicator=2),
-        StageDescriptor(train_dims=kdw, epochs=1),
-        StageDescriptor(train_dims=kdw, epochs=1, width_indicator=2, reorg_weights=True, bn_adapt=True),
-    ]
-
-
-def parse_stages(schedule: Mapping[str, Any] | None) -> tuple[list[StageDescriptor], bool]:
-    """Stage list from ``schedule.list_stage_descriptions`` (the legacy default when absent); ``(stages, is_default)``."""
-    descs = (schedule or {}).get("list_stage_descriptions")
-    if descs is None:
-        return default_stages(), True
-    if not isinstance(descs, Sequence) or isinstance(descs, str) or not descs:
-        raise ConfigError(_SCHEDULE_PATH, f"must be a non-empty list of stage descriptors, got {descs!r}", descs)
-    return [StageDescriptor.from_config(d, f"{_SCHEDULE_PATH}[{i}]") for i, d in enumerate(descs)], False
 
 
 def validate_progressivity(

@@ -1,8 +1,7 @@
-"""One training step of the built-in loop, the default validation, and rich progress bars."""
+"""One training step of the built-in loop and the default validation."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -11,9 +10,9 @@ import torch
 from torch import nn
 
 from nncf_bootstrapnas.training.bn_adaptation import batch_size_of, split_batch, to_device
+from nncf_bootstrapnas.training.composition import Composition
+from nncf_bootstrapnas.training.contract import model_device
 from nncf_bootstrapnas.training.distillation import inplace_distillation_loss
-from nncf_bootstrapnas.training.distributed import allreduce_gradients, is_main_process
-from nncf_bootstrapnas.training.session import TrainingSession
 
 Criterion = Callable[[Any, Any], torch.Tensor]
 
@@ -30,8 +29,7 @@ def split_target(batch: Any) -> tuple[tuple[Any, ...], dict[str, Any], Any]:
 
 
 def train_step(
-    session: TrainingSession,
-    forward: nn.Module,
+    composition: Composition,
     batch: Any,
     step: int,
     criterion: Criterion,
@@ -39,30 +37,27 @@ def train_step(
     device: torch.device,
 ) -> dict[str, float]:
     """Train the step's subnets (one for ``single``; max, min and random ones for ``sandwich``), accumulating their
-    gradients, then average gradients over ranks and take one optimizer step.
+    gradients, then take one optimizer step (under torchrun ``distributed.synchronized`` averages the gradients).
 
     The maximum subnet learns from the targets; with in-place distillation the others learn from its detached soft
     outputs. The controllers' losses (knowledge distillation from the original model) are added to every subnet's.
     """
-    ctrl, supernet = session.controller, session.supernet
+    ctrl, supernet, model = composition.controller, composition.supernet, composition.model
     settings = ctrl.sampling
     args, kwargs, target = split_target(batch)
     args, kwargs, target = to_device(args, device), to_device(kwargs, device), to_device(target, device)
     optimizer.zero_grad(set_to_none=True)
     teacher_out: Any = None
     stats: dict[str, float] = {}
-    subnets = ctrl.subnets_for_step(step)
-    sync = forward.no_sync if isinstance(forward, nn.parallel.DistributedDataParallel) else contextlib.nullcontext
-    for role, cfg in subnets:
+    for role, cfg in ctrl.subnets_for_step(step):
         supernet.activate(cfg)
-        with sync():
-            out = forward(*args, **kwargs)
-            if role == "max" or teacher_out is None or not settings.inplace_distillation:
-                task = criterion(out, target)
-            else:
-                task = inplace_distillation_loss(out, teacher_out, settings.distillation_temperature)
-            loss = task + session.compression_loss()
-            loss.backward()
+        out = model(*args, **kwargs)
+        if role == "max" or teacher_out is None or not settings.inplace_distillation:
+            task = criterion(out, target)
+        else:
+            task = inplace_distillation_loss(out, teacher_out, settings.distillation_temperature)
+        loss = task + composition.compression_loss()
+        loss.backward()
         if role == "max" and settings.strategy == "sandwich":
             teacher_out = _detach(out)
         stats[f"loss_{role}"] = stats.get(f"loss_{role}", 0.0) + float(loss.detach())
@@ -72,7 +67,6 @@ def train_step(
             )
     if ctrl.teacher is not None:
         ctrl.teacher.clear()
-    allreduce_gradients([p for p in supernet.parameters() if p.requires_grad])
     optimizer.step()
     stats["loss"] = sum(v for k, v in stats.items() if k.startswith("loss_"))
     stats["samples"] = float(batch_size_of(args, kwargs))
@@ -93,7 +87,7 @@ def _detach(obj: Any) -> Any:
 def evaluate(model: nn.Module, loader: Iterable[Any], criterion: Criterion | None = None) -> tuple[float, float, float]:
     """``(top-1 %, top-5 %, mean loss)`` like the legacy ``validate``; for dense outputs ``(N, C, ...)`` the accuracy is
     per position, ignoring targets < 0 (e.g. -100)."""
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     training = model.training
     model.eval()
     correct1 = correct5 = total = 0
@@ -122,60 +116,6 @@ def evaluate(model: nn.Module, loader: Iterable[Any], criterion: Criterion | Non
     if total == 0:
         raise ValueError("validation loader yielded no labelled samples")
     return 100.0 * correct1 / total, 100.0 * correct5 / total, loss_sum / max(1, loss_n)
-
-
-class Progress:
-    """Rich progress bars (main process only): one for the epochs with the stage, one for the batches of an epoch."""
-
-    def __init__(self, enabled: bool, total_epochs: int) -> None:
-        self.enabled = enabled and is_main_process()
-        self._progress: Any = None
-        self._epochs: Any = None
-        self._batches: Any = None
-        self.total_epochs = total_epochs
-
-    def __enter__(self) -> Progress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-            from rich.progress import Progress as RichProgress
-
-            self._progress = RichProgress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[info]}"),
-                transient=False,
-            )
-            self._progress.__enter__()
-            self._epochs = self._progress.add_task("epochs", total=self.total_epochs, info="")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-
-    def start_epoch(self, epoch: int, stage: int, num_stages: int, total_batches: int, done: int = 0) -> None:
-        if self._progress is None:
-            return
-        self._progress.update(self._epochs, completed=epoch, info=f"stage {stage + 1}/{num_stages}")
-        if self._batches is not None:
-            self._progress.remove_task(self._batches)
-        desc = f"epoch {epoch + 1}/{self.total_epochs}"
-        self._batches = self._progress.add_task(desc, total=total_batches, completed=done, info="")
-
-    def advance(self, info: str) -> None:
-        if self._progress is not None:
-            self._progress.update(self._batches, advance=1, info=info)
-
-    def end_epoch(self, epoch: int, info: str) -> None:
-        if self._progress is not None:
-            self._progress.update(self._epochs, completed=epoch + 1, info=info)
-
-    def log(self, message: str) -> None:
-        if self._progress is not None:
-            self._progress.console.print(message)
 
 
 def take(iterator: Iterator[Any], n: int) -> Iterator[tuple[int, Any]]:

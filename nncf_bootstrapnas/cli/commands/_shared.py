@@ -46,28 +46,13 @@ def add_pretrain_epochs(p: argparse.ArgumentParser) -> None:
 
 
 def load_supernet_session(args: argparse.Namespace, command: str) -> tuple[Any, Any, Any]:
-    """(session, loaded supernet checkpoint, digits data) for the commands that start from a trained supernet."""
-    from nncf_bootstrapnas.cli import checkpoints
-    from nncf_bootstrapnas.cli.data import build_data
+    """(session, loaded supernet checkpoint, data) for the commands that start from a trained supernet."""
+    from nncf_bootstrapnas.cli.inputs import load_supernet, stage_data
     from nncf_bootstrapnas.cli.session import load
 
     session = load(args, command, needs_model=False)
-    spec = None
-    if args.model or session.config.get("model"):
-        from nncf_bootstrapnas.cli.models import spec_from
-
-        spec = spec_from(session.config, args.model, args.model_params, args.small)
-        spec.factory()
-    loaded = checkpoints.load_supernet(args.checkpoint, spec, session.config)
-    session.spec = loaded.spec
-    session.report.model = {
-        "spec": loaded.spec.to_json(),
-        "name": loaded.spec.describe(),
-        "checkpoint": str(args.checkpoint),
-    }
-    data = build_data(session.config, loaded.spec, session.seed, args.train_subset)
-    session.report.dataset = data.note
-    return session, loaded, data
+    loaded = load_supernet(session, args.checkpoint)
+    return session, loaded, stage_data(session, args.train_subset)
 
 
 def subnet_from(choice: str, supernet: Any, search_result: Path | None) -> tuple[dict[str, Any], str]:

@@ -50,9 +50,9 @@ def execute(args: argparse.Namespace) -> int:
             shape = tuple(int(v) for v in args.input_shape.split(","))
         except ValueError:
             raise UsageError(f"--input-shape must be comma-separated integers, got {args.input_shape!r}") from None
-    cfg = dict(session.config.get("benchmark") or {})
+    cfg = session.config.sections.benchmark
     if args.time_budget:
-        cfg["time_budget_s"] = args.time_budget
+        cfg = cfg.replace(time_budget_s=args.time_budget)
     session.report.dataset = "none (benchmark on random inputs; no accuracy measured)"
     for i, path in enumerate(models):
         label = f"{path.parent.parent.name}/{path.parent.name}"

@@ -51,7 +51,7 @@ def execute(args: argparse.Namespace) -> int:
 
     name, value = args.constraint
     session, loaded, data = load_supernet_session(args, "generate")
-    allowed = (session.config.get("generator") or {}).get("constraint", "macs")
+    allowed = session.config.sections.generator.constraint
     if name != allowed:
         raise UsageError(f"--constraint {name}=...: the generator is conditioned on {allowed!r} (generator.constraint)")
     predictor = None
@@ -75,9 +75,7 @@ def execute(args: argparse.Namespace) -> int:
                     raise UsageError(f"--generator {args.generator}: {exc}") from None
                 session.console.print(f"reusing the generator in {args.generator} (no training)")
             else:
-                gen = stages.train_generator(
-                    supernet, session.config, name, data, predictor, session.seed, session.progress
-                )
+                gen = stages.train_generator(supernet, session.config, data, predictor, session.seed, session.progress)
                 saved = gen.save(session.out / "generator.json")
                 session.report.artifacts["generator (reuse with --generator)"] = session.rel(saved)
             subnet = stages.generate(supernet, gen, name, value, args.strict)

@@ -21,13 +21,12 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from nncf_bootstrapnas.cli import steps_model
-    from nncf_bootstrapnas.cli.data import build_data
+    from nncf_bootstrapnas.cli.inputs import stage_data
     from nncf_bootstrapnas.cli.session import load
     from nncf_bootstrapnas.cli.ui import print_summary
 
     session = load(args, "train")
-    data = build_data(session.config, session.spec, session.seed, args.train_subset)
-    session.report.dataset = data.note
+    data = stage_data(session, args.train_subset)
     try:
         original = steps_model.prepare_original(session, data, args.checkpoint)
         steps_model.train(session, original, data)

@@ -27,9 +27,10 @@ from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from pymoo.optimize import minimize
 
+from nncf_bootstrapnas.evaluation.ranking import kendall_tau
 from nncf_bootstrapnas.registry import SEARCH_ALGORITHMS
 from nncf_bootstrapnas.subnet_search.algorithms.base import SearchAlgorithm, rng_from_state, rng_state, unseen_random
-from nncf_bootstrapnas.subnet_search.algorithms.predictors import fit_predictor, kendall_tau
+from nncf_bootstrapnas.subnet_search.algorithms.predictors import fit_predictor
 from nncf_bootstrapnas.subnet_search.indicators import crowding_order, hypervolume, non_dominated
 
 

@@ -131,17 +131,8 @@ class RNSGA2Search(NSGA2Search):
     name = "RNSGA2"
 
     def build(self) -> Any:
-        s, problem = self.settings, self.driver.problem
-        points = np.atleast_2d(np.asarray(s.aspiration_points if s.aspiration_points else [[0.0] * problem.n_obj]))
-        if points.shape[1] != problem.n_obj:
-            raise ValueError(
-                f"bootstrapNAS.search.aspiration_points has {points.shape[1]} values per point; the objectives "
-                f"{problem.objective_names} need {problem.n_obj}"
-            )
-        if s.weights is not None and np.ndim(s.weights) == 1 and len(s.weights) != problem.n_obj:
-            raise ValueError(
-                f"bootstrapNAS.search.weights must be one number or {problem.n_obj} numbers, got {s.weights!r}"
-            )
+        s, problem = self.settings, self.driver.problem  # shapes were checked with the options (config rules)
+        points = np.atleast_2d(np.asarray(s.aspiration_points, dtype=float))
         weights = None if s.weights is None else np.full(problem.n_obj, 1.0) * np.asarray(s.weights, dtype=float)
         return RNSGA2(
             ref_points=points.astype(float) * problem.signs,

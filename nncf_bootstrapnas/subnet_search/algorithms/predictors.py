@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from nncf_bootstrapnas.evaluation.ranking import kendall_tau
+
 
 def _candidates() -> dict[str, tuple[Callable[[int], Any], str]]:
     from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor, RandomForestRegressor
@@ -120,16 +122,6 @@ def fit_predictor(
         scores[best] = {"cv_rmse": float("nan"), "cv_tau": float("nan")}
     fitted = make_predictor(best, X, y, upper_bounds, seed)
     return FittedPredictor(metric, fitted, scores[best]["cv_rmse"], scores[best]["cv_tau"], scores)
-
-
-def kendall_tau(pred: Sequence[float], true: Sequence[float]) -> float:
-    """scipy's Kendall tau; NaN when fewer than 3 points or a constant side makes it undefined."""
-    from scipy.stats import kendalltau
-
-    pred, true = np.asarray(pred, dtype=float), np.asarray(true, dtype=float)
-    if len(pred) < 3 or np.ptp(pred) == 0 or np.ptp(true) == 0:
-        return float("nan")
-    return float(kendalltau(pred, true).statistic)
 
 
 def _nan_none(v: float) -> float | None:

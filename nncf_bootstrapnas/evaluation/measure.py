@@ -1,7 +1,10 @@
-"""Small shared helpers: batches, top-1 accuracy, BN snapshots, a short fine-tune, and lazy BN adaptation.
+"""Measuring one subnet, the one way every stage does it: batches, top-1 accuracy, BN recalibration.
 
-``fit``/``validate`` of the training package are not used (not there yet when this was written); these helpers are the
-minimum the quality report and the selection mechanisms need and stay private to this package.
+``recalibrated(supernet, config, bn_loader, n)`` is THE BN-recalibrated measurement (search objectives, selection
+mechanisms, the quality report and the generator all use it): the subnet is activated, its BatchNorm statistics are
+re-estimated on ``n`` samples, and on exit the statistics, the active subnet and every module's train/eval mode are
+restored, so a measurement never depends on the ones before it. ``recalibrated_bn`` is its BN-only half for callers
+that already activated the subnet. Models that are not ``nn.Module`` (search fakes) pass through untouched.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 IGNORE_INDEX = -100
 ValidateFn = Callable[[nn.Module, Iterable[Any]], float]
+BNAdaptFn = Callable[[Any, Any, int], None]
 
 
 def split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -109,14 +113,17 @@ def adapt_bn(model: nn.Module, loader: Iterable[Any], num_samples: int) -> None:
     adapt_batchnorm(model, loader, num_samples)
 
 
+def batchnorms(model: Any) -> list[_BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, _BatchNorm)] if isinstance(model, nn.Module) else []
+
+
 @contextlib.contextmanager
-def preserved_batchnorm(model: nn.Module) -> Iterator[None]:
-    """Restore every BN buffer and mode on exit, so a measurement does not depend on the ones before it."""
+def preserved_batchnorm(model: Any) -> Iterator[None]:
+    """Restore every BN buffer, momentum and mode on exit."""
     saved = []
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            bufs = {n: b.detach().clone() for n, b in m.named_buffers(recurse=False) if b is not None}
-            saved.append((m, bufs, m.momentum, m.training))
+    for m in batchnorms(model):
+        bufs = {n: b.detach().clone() for n, b in m.named_buffers(recurse=False) if b is not None}
+        saved.append((m, bufs, m.momentum, m.training))
     try:
         yield
     finally:
@@ -139,6 +146,53 @@ def preserved_config(supernet: Any) -> Iterator[None]:
         supernet.activate(previous)
         for m, training in modes:
             m.training = training
+
+
+@contextlib.contextmanager
+def recalibrated_bn(
+    model: Any, bn_loader: Iterable[Any] | None, num_samples: int, bn_adapt_fn: BNAdaptFn | None = None
+) -> Iterator[Any]:
+    """``model`` (its active subnet) with BN statistics re-estimated on ``num_samples`` samples of ``bn_loader``;
+    statistics and modes are restored on exit. Nothing happens without BN layers, data or samples."""
+    modes = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
+    with preserved_batchnorm(model):
+        try:
+            if num_samples > 0 and bn_loader is not None and batchnorms(model):
+                (bn_adapt_fn or adapt_bn)(model, bn_loader, num_samples)
+            yield model
+        finally:
+            for m, training in modes:
+                m.training = training
+
+
+@contextlib.contextmanager
+def recalibrated(
+    supernet: Any,
+    config: Any,
+    bn_loader: Iterable[Any] | None,
+    num_samples: int,
+    bn_adapt_fn: BNAdaptFn | None = None,
+) -> Iterator[Any]:
+    """The supernet with ``config`` active, BN recalibrated, in eval mode; everything restored on exit."""
+    with preserved_config(supernet):
+        supernet.activate(config)
+        with recalibrated_bn(supernet, bn_loader, num_samples, bn_adapt_fn) as model:
+            if isinstance(model, nn.Module):
+                model.eval()
+            yield model
+
+
+def recalibrated_accuracy(
+    supernet: Any,
+    config: Any,
+    val_loader: Iterable[Any],
+    bn_loader: Iterable[Any] | None,
+    num_samples: int,
+    validate_fn: ValidateFn | None = None,
+) -> float:
+    """``validate_fn`` (default top-1 in percent) of the BN-recalibrated subnet ``config``."""
+    with recalibrated(supernet, config, bn_loader, num_samples) as model:
+        return float((validate_fn or top1_accuracy)(model, val_loader))
 
 
 def loader_generator_state(loader: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from examples.models._utils import make_divisible
+from nncf_bootstrapnas.models._utils import make_divisible
 
 VGG11_CFG: list[int | str] = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512]
 

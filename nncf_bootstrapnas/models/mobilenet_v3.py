@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from examples.models._utils import make_divisible
+from nncf_bootstrapnas.models._utils import make_divisible
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from examples.models._utils import make_divisible
+from nncf_bootstrapnas.models._utils import make_divisible
 
 # t (expansion), c (output channels), n (repeats), s (first stride)
 CIFAR_SETTING = [

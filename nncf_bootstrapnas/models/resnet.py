@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from examples.models._utils import make_divisible
+from nncf_bootstrapnas.models._utils import make_divisible
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:

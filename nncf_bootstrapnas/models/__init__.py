@@ -15,15 +15,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from examples.models.densenet import densenet
-from examples.models.efficientnet import efficientnet_b0
-from examples.models.mobilenet_v2 import mobilenet_v2
-from examples.models.mobilenet_v3 import mobilenet_v3
-from examples.models.resnet import resnet18, resnet50
-from examples.models.tcn import tcn
-from examples.models.transformer import transformer
-from examples.models.unet import unet
-from examples.models.vgg import vgg11_bn
+from nncf_bootstrapnas.models.densenet import densenet
+from nncf_bootstrapnas.models.efficientnet import efficientnet_b0
+from nncf_bootstrapnas.models.mobilenet_v2 import mobilenet_v2
+from nncf_bootstrapnas.models.mobilenet_v3 import mobilenet_v3
+from nncf_bootstrapnas.models.resnet import resnet18, resnet50
+from nncf_bootstrapnas.models.tcn import tcn
+from nncf_bootstrapnas.models.transformer import transformer
+from nncf_bootstrapnas.models.unet import unet
+from nncf_bootstrapnas.models.vgg import vgg11_bn
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet18,
@@ -93,4 +93,22 @@ def data_kwargs(name: str) -> dict[str, Any]:
     return dict(_DATA_KWARGS.get(name, {"image_size": 32, "channels": 3}))
 
 
-__all__ = ["MODELS", "SMALL_KWARGS", "INPUT_SHAPES", "build_model", "input_shape", "example_input", "data_kwargs"]
+from nncf_bootstrapnas.models.pretrain import load_pretrained, load_weights, pretrain, save_pretrained  # noqa: E402
+from nncf_bootstrapnas.models.ref import ModelError, ModelRef, resolve_model  # noqa: E402
+
+__all__ = [
+    "INPUT_SHAPES",
+    "MODELS",
+    "SMALL_KWARGS",
+    "ModelError",
+    "ModelRef",
+    "build_model",
+    "data_kwargs",
+    "example_input",
+    "input_shape",
+    "load_pretrained",
+    "load_weights",
+    "pretrain",
+    "resolve_model",
+    "save_pretrained",
+]
