@@ -15,6 +15,10 @@ Public API (small on purpose, like ``nncf.quantize``)::
     subnet = generate(supernet, generator, "macs=40e6")
     quality_report(supernet, train_loader, val_loader, cfg)             # does inherited accuracy rank subnets?
 
+search, the generator and the quality report also take a super-network built elsewhere: anything that satisfies
+``SearchableSupernet`` (``search_space`` of ``Variable`` choices, ``activate``, ``active_config`` and what the
+objectives need; docs/any_supernet.md).
+
 Legacy facades: ``EpochBasedTrainingAlgorithm`` and ``BaseSearchAlgorithm``.
 """
 
@@ -34,6 +38,8 @@ _LAZY = {
     "create_supernet": "nncf_bootstrapnas.elasticity",
     "SuperNetwork": "nncf_bootstrapnas.elasticity",
     "SearchSpace": "nncf_bootstrapnas.elasticity",
+    "Variable": "nncf_bootstrapnas.elasticity",
+    "SearchableSupernet": "nncf_bootstrapnas.searchable",
     "create_compressed_model": "nncf_bootstrapnas.pipeline",
     "fit": "nncf_bootstrapnas.training",
     "TrainingData": "nncf_bootstrapnas.training",

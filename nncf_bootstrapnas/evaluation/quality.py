@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from nncf_bootstrapnas.config.sections import QualitySection, SearchSection, section_of
+from nncf_bootstrapnas.searchable import require
 from nncf_bootstrapnas.utils.io import json_safe
 from nncf_bootstrapnas.utils.progress import progress_bar
 
@@ -103,6 +104,15 @@ def stratified_subnets(supernet: Any, space: Any, num: int, seed: int = 0, pool:
     return [seen[k] for k in sorted(chosen, key=lambda k: (macs[index[k]], k))]
 
 
+def _needs(own_space: bool, needs_subnet: bool) -> dict[str, tuple[str, ...]]:
+    """Supernet members the report calls (searchable protocol): the extracted subnet only for proxies/fine-tuning."""
+    core = ("activate", "active_config", "forward", "macs", "params")
+    needs = {"quality_report()": (("search_space",) if own_space else ()) + core}
+    if needs_subnet:
+        needs["quality_report.proxies / finetune_epochs"] = ("extract",)
+    return needs
+
+
 def quality_options(options: Any = None, **overrides: Any) -> tuple[QualitySection, int]:
     """The ``quality_report`` section of ``options`` (the section, a Config, a full config dict, a bare section dict
     or None) with ``overrides``, and the BN recalibration samples it means: its ``bn_samples``, else the search's
@@ -144,6 +154,8 @@ def quality_report(
 
     proxy_fns = {p: ZERO_COST_PROXIES.get(p) for p in q.proxies}  # checked with the options: no unknown names
     validate = validate_fn or top1_accuracy
+    needs_subnet = bool(proxy_fns) or q.finetune_epochs > 0
+    require(supernet, "quality_report()", _needs(space is None, needs_subnet), space)
     space = space if space is not None else supernet.search_space
     start = time.perf_counter()
     configs = stratified_subnets(supernet, space, q.num_subnets, seed)
@@ -163,7 +175,7 @@ def quality_report(
                 restore_loader_generator(train_loader, data_state)
                 with recalibrated_bn(supernet, train_loader, bn_samples):
                     row["inherited_bn_acc"] = float(validate(supernet.eval(), val_loader))
-                    subnet = supernet.extract()
+                    subnet = supernet.extract() if needs_subnet else None
             row["proxies"] = {p: float(fn(subnet, proxy_batch, seed=seed)) for p, fn in proxy_fns.items()}
             if q.finetune_epochs > 0:
                 restore_loader_generator(train_loader, data_state)

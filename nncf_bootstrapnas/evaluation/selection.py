@@ -178,6 +178,7 @@ class ProxyObjective:
     direction = "max"
     cheap = False
     needs_validation = False
+    needs = ("extract",)
 
     def __init__(self, proxy: str, seed: int = 0) -> None:
         self.name, self.proxy, self.seed = proxy, proxy, int(seed)

@@ -35,9 +35,10 @@ import torch.nn.functional as F
 
 from nncf_bootstrapnas.config.constraints import parse_budget
 from nncf_bootstrapnas.config.sections import GeneratorSection, section_of
+from nncf_bootstrapnas.searchable import require
 from nncf_bootstrapnas.utils.progress import progress_bar
 
-from .cost import CostModel
+from .cost import CONSTRAINTS, CostModel
 from .model import ArchitectureGenerator, GeneratorError, gumbel_hard, log_prob
 from .predictor import AccuracyPredictor, rows_to_xy
 
@@ -84,6 +85,23 @@ def _accuracy_source(
     return "cost", None
 
 
+def _needs(constraint: str, own_space: bool, fit_cost: bool, measured: bool) -> dict[str, tuple[str, ...]]:
+    """Supernet members training calls (searchable protocol): the exact cost to fit the cost model; activation and
+    forward only when the accuracy term is measured on the supernet (BN-recalibrated rows or REINFORCE)."""
+    needs = {"train_generator()": ("search_space",) if own_space else ()}
+    if fit_cost and constraint in CONSTRAINTS:
+        needs[f"generator.constraint '{constraint}'"] = (constraint,)
+    if measured:
+        needs["the measured accuracy term"] = ("activate", "active_config", "forward", "macs")
+    return needs
+
+
+def _measures_supernet(predictor: Any, evaluator: Any, train_loader: Any, val_loader: Any) -> bool:
+    if predictor is not None:
+        return False
+    return hasattr(evaluator, "score") or (evaluator is None and (val_loader is not None or train_loader is not None))
+
+
 def _penalty(cost: torch.Tensor, t: torch.Tensor, tol: float, over: float, pull: float = 0.0) -> torch.Tensor:
     above = torch.relu(cost - t) / tol
     below = torch.relu(t - tol - cost) / tol
@@ -119,6 +137,8 @@ def train_generator(
     restored.
     """
     g = generator_options(options if options is not None else config, **overrides)
+    measured = _measures_supernet(predictor, evaluator, train_loader, val_loader)
+    require(supernet, "train_generator()", _needs(g.constraint, space is None, cost_model is None, measured), space)
     space = space if space is not None else supernet.search_space
     start = time.perf_counter()
     cm = cost_model if cost_model is not None else CostModel.fit(supernet, space, g.constraint, seed=seed)
@@ -242,6 +262,11 @@ def generate(
     ``strict=True`` guarantees the budget: while the exact cost (``supernet.macs``/``params``) is above it, the
     variable whose next smaller choice the generator itself likes best (highest logit) steps down one choice.
     """
+    require(
+        supernet,
+        "generate()",
+        {"generate()": ("search_space",), "strict=True": (generator.constraint,) if strict else ()},
+    )
     value = parse_budget(constraint_value, generator.constraint)
     cfg = supernet.search_space.validate(generator(value))
     if not strict:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nncf_bootstrapnas.registry import SEARCH_ALGORITHMS
+from nncf_bootstrapnas.searchable import require
 from nncf_bootstrapnas.subnet_search.constraints import ConstraintSet
 from nncf_bootstrapnas.subnet_search.distributed import DistributedBackend, dist_info
 from nncf_bootstrapnas.subnet_search.driver import SearchDriver
@@ -46,7 +47,8 @@ def search(
     """Search the supernet's sub-networks for the Pareto front of the objectives under the constraints.
 
     Args:
-        supernet: ``activate``, ``macs``, ``params``, ``extract``, ``search_space``, ``get_state``, ``example_input``.
+        supernet: any ``SearchableSupernet`` (``nncf_bootstrapnas.searchable``): ``search_space`` and ``activate``,
+            plus what the objectives need (``macs``, ``params``, ``extract``); see docs/any_supernet.md.
         options: a ``SearchSection`` (``cfg.sections.search``), a loaded ``Config``, a full config dict, a bare
             ``bootstrapNAS.search`` dict or None (the defaults).
         validate_fn: ``validate_fn(model, loader) -> float``, needed by the ``accuracy`` objective.
@@ -64,13 +66,14 @@ def search(
             ``objectives=[...]`` also with objective instances); validated like the config.
     """
     s = search_options(options, **overrides)
-    space = space if space is not None else supernet.search_space
     objs = [resolve_objective(o) for o in s.objectives]
     names = [o.name for o in objs]
     if len(set(names)) != len(names):
         raise ObjectiveError(f"bootstrapNAS.search.objectives lists an objective twice: {names}")
     cset = ConstraintSet(s.constraints)
     metrics: list[Objective] = objs + [resolve_objective(m) for m in cset.metrics if m not in names]
+    _require(supernet, space, metrics, s)
+    space = space if space is not None else supernet.search_space
     missing = [m.name for m in metrics if m.needs_validation and (validate_fn is None or val_loader is None)]
     if missing:
         raise ObjectiveError(f"objective(s) {missing} need validate_fn and val_loader; pass both to search()")
@@ -108,6 +111,15 @@ def search(
         evaluator.close()
         if previous is not None and hasattr(supernet, "activate"):
             supernet.activate(previous)
+
+
+def _require(supernet: Any, space: Any, metrics: list[Objective], s: Any) -> None:
+    """The supernet members this search will call (searchable protocol), checked before anything is measured."""
+    needs = {"search()": ("activate",) if space is not None else ("search_space", "activate")}
+    needs.update({f"objective '{m.name}'": tuple(getattr(m, "needs", ())) for m in metrics})
+    if s.proxy_prefilter:
+        needs["bootstrapNAS.search.proxy_prefilter"] = ("extract",)
+    require(supernet, "search()", needs, space)
 
 
 def _backend(spec: MeasureSpec, num_workers: int, use_dist: bool, mp_context: str) -> Any:

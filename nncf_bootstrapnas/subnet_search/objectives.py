@@ -1,6 +1,7 @@
 """Objectives: named, directed measurements of one subnet, registered in ``registry.OBJECTIVES``.
 
-An objective is any object with ``name``, ``direction`` ("min" or "max"), ``cheap`` and ``__call__(ctx) -> float``.
+An objective is any object with ``name``, ``direction`` ("min" or "max"), ``cheap`` and ``__call__(ctx) -> float``;
+``needs`` lists the supernet members it calls (``searchable.MEMBERS``), so ``search()`` can name a missing one at once.
 ``cheap`` objectives are exact and fast (MACs, parameters, LUT latency): LINAS computes them exactly for every
 candidate instead of predicting them. Users register their own::
 
@@ -33,6 +34,7 @@ class Objective:
     direction: str = "min"
     cheap: bool = False
     needs_validation: bool = False  # requires validate_fn and val_loader
+    needs: tuple[str, ...] = ()  # supernet members it calls (searchable.MEMBERS); search() checks them up front
 
     def __init__(self, name: str | None = None, **kwargs: Any) -> None:
         if name is not None:
@@ -76,6 +78,7 @@ class Macs(Objective):
     name = "macs"
     direction = "min"
     cheap = True
+    needs = ("macs",)
 
     def __call__(self, ctx: EvaluationContext) -> float:
         return float(ctx.supernet.macs(ctx.config))
@@ -88,6 +91,7 @@ class Params(Objective):
     name = "params"
     direction = "min"
     cheap = True
+    needs = ("params",)
 
     def __call__(self, ctx: EvaluationContext) -> float:
         return float(ctx.supernet.params(ctx.config))
@@ -95,6 +99,8 @@ class Params(Objective):
 
 class _Measured(Objective):
     """Shared OpenVINO measurement of the extracted subnet; latency and throughput of one config reuse one run."""
+
+    needs = ("extract",)
 
     def __init__(
         self,
@@ -153,6 +159,7 @@ class LatencyLut(Objective):
     name = "latency_lut"
     direction = "min"
     cheap = True
+    needs = ("extract",)
 
     def __init__(self, name: str | None = None, device: str = "CPU", lut: Any = None, **lut_kwargs: Any) -> None:
         super().__init__(name)
@@ -185,6 +192,7 @@ class FunctionObjective(Objective):
     def __init__(self, name: str, fn: Callable[[EvaluationContext], float], direction: str = "min", cheap=False):
         super().__init__(name)
         self.fn, self.direction, self.cheap = fn, direction, bool(cheap)
+        self.needs = tuple(getattr(fn, "needs", ()))
 
     def __call__(self, ctx: EvaluationContext) -> float:
         return float(self.fn(ctx))
