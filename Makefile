@@ -68,7 +68,7 @@ $(ZOO_STAMP): setup.py
 	touch $(ZOO_STAMP)
 
 test-zoo: $(ZOO_STAMP)
-	OMP_NUM_THREADS=2 $(ZOO_PY) -m pytest -q -m zoo tests/test_zoo.py
+	OMP_NUM_THREADS=2 $(ZOO_PY) -m pytest -q -m zoo tests/test_zoo.py tests/test_cli_zoo.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check nncf_bootstrapnas tests examples benchmarks

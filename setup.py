@@ -24,6 +24,7 @@ setup(
         "scipy>=1.10",
         "rich>=13",
         "matplotlib>=3.7",
+        "pillow>=9",
     ],
     extras_require={"test": ["pytest>=7.4", "hypothesis>=6.90", "ruff>=0.5"]},
     entry_points={"console_scripts": ["nncf-bootstrapnas=nncf_bootstrapnas.cli.main:main"]},

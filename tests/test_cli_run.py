@@ -76,7 +76,7 @@ def test_run_writes_report_and_prints_the_table(tiny_run):
         assert (out / name).is_file(), name
     md = (out / "report.md").read_text()
     assert "| original FP32 |" in md and "](search/pareto_front.png)" in md
-    assert "Deployed models (OpenVINO, digits validation split)" in proc.stdout
+    assert "Deployed models (OpenVINO, validation split)" in proc.stdout
     assert "original INT8" in proc.stdout and "speed-up" in proc.stdout
 
 
@@ -122,6 +122,9 @@ def test_train_writes_a_supernet_artifact_that_loads_alone_and_resumes(tmp_path)
     assert supernet.search_space.to_json() == artifact.search_space
     stages = {s["name"]: s for s in json.loads((out / "train_report.json").read_text())["stages"]}
     assert stages["pretrain"]["status"] == stages["train"]["status"] == "done"
+    report = json.loads((out / "generation_report.json").read_text())  # why the model got its search space
+    assert report["variables"]["width"] > 0 and "generation: " in proc.stdout
+    assert "(generation_report.md)" in (out / "train_report.md").read_text()
 
     again = cli("train", "--config", str(config), "--output-dir", str(out), "--small", "--train-subset", "128",
                 "--checkpoint", str(out / "checkpoints" / "pretrained.pth"), "--resume")  # fmt: skip

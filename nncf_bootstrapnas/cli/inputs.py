@@ -10,8 +10,11 @@ from nncf_bootstrapnas.cli.errors import CLIError, UsageError
 from nncf_bootstrapnas.cli.session import Session, model_from
 
 
-def stage_data(session: Session, train_subset: int | None) -> Any:
-    """``pipeline.data.resolve_data`` for the session's config and model; a bad combination is a usage error."""
+def stage_data(session: Session, train_subset: int | None, built: bool = False) -> Any:
+    """``pipeline.data.resolve_data`` for the session's config and model; a bad combination is a usage error.
+
+    ``built``: the model exists already (a loaded super-network), so its classes cannot follow the data's.
+    """
     from nncf_bootstrapnas.pipeline.data import StageDataError, resolve_data
 
     assert session.model is not None
@@ -20,7 +23,43 @@ def stage_data(session: Session, train_subset: int | None) -> Any:
     except StageDataError as exc:
         raise UsageError(str(exc)) from None
     session.report.dataset = data.note
+    _match_classes(session, data.module.num_classes, built)
     return data
+
+
+def _match_classes(session: Session, classes: int, built: bool) -> None:
+    """The model's classifier against the data set's classes: follows the data unless the user set a count."""
+    import dataclasses
+
+    ref = session.model
+    own = ref.args.get("num_classes") if ref is not None else None
+    if own is None or own == classes:
+        return
+    if built:
+        raise UsageError(
+            f"the super-network has {own} classes but the data set {classes}; pass the --dataset / --data it was "
+            "trained on"
+        )
+    given = session.config.get("num_classes")
+    if given is not None:
+        raise UsageError(
+            f"the data set has {classes} classes but --num-classes / num_classes is {given}; pass --num-classes {classes}"
+        )
+    session.model = dataclasses.replace(ref, args={**ref.args, "num_classes": classes})
+    session.report.model = {"spec": session.model.to_json(), "name": session.model.describe()}
+    session.report.notes.append(f"classifier of {classes} classes, as many as the data set has")
+
+
+def check_supernet_data(session: Session, supernet: Any, data: Any) -> None:
+    """A loaded super-network against the data: the input shape it was traced with and its class count."""
+    example = getattr(supernet, "example_input", None) or ()
+    shape = tuple(getattr(example[0], "shape", ())[1:]) if example else ()
+    if shape and shape != tuple(data.input_shape):
+        raise UsageError(
+            f"the super-network was built for inputs {'x'.join(map(str, shape))} but the data gives "
+            f"{'x'.join(map(str, data.input_shape))}; pass the --image-size / input_info it was trained with"
+        )
+    _match_classes(session, data.module.num_classes, built=True)
 
 
 @dataclass

@@ -17,8 +17,9 @@ from nncf_bootstrapnas.cli.errors import RUNTIME, USAGE, CLIError, one_line
 EPILOG = (
     "Every subcommand reads an NNCF-style JSON config (--config; reference: docs/config.md) and writes its results "
     "under --output-dir: checkpoints/, search/, exported/, and report.json + report.md (run) or "
-    "<command>_report.json + .md (the other commands). Data: scikit-learn's bundled "
-    "digits, the only data set that ships with the package."
+    "<command>_report.json + .md (the other commands). Data (--dataset): scikit-learn's bundled digits (the "
+    "default, ships with the package), fashion-mnist (apt-get install dataset-fashion-mnist, or --data DIR) or your "
+    "own imagefolder (--data DIR); see docs/data.md."
 )
 
 

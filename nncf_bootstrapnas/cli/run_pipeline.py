@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from nncf_bootstrapnas.cli import steps_deploy, steps_model, steps_search
-from nncf_bootstrapnas.cli.inputs import load_supernet, read_checkpoint, stage_data
+from nncf_bootstrapnas.cli.inputs import check_supernet_data, load_supernet, read_checkpoint, stage_data
 from nncf_bootstrapnas.cli.session import Session
 from nncf_bootstrapnas.cli.ui import print_summary
 
@@ -16,6 +16,8 @@ def starting_point(session: Session, data: Any) -> tuple[Any, float | None, Any]
     path: Path | None = session.args.checkpoint
     if path is not None and read_checkpoint(path) is not None:
         loaded = load_supernet(session, path)
+        check_supernet_data(session, loaded.supernet, data)
+        steps_model.report_generation(session, loaded.supernet)
         acc = loaded.meta.get("original_fp32_accuracy")
         for name, title in (("pretrain", "Pre-train"), ("train", "Train the super-network")):
             with session.stage(name, title) as rec:

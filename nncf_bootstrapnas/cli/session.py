@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncf_bootstrapnas.cli.errors import CLIError, UsageError
+from nncf_bootstrapnas.cli.overrides import add_data_flags, apply_overrides, input_layout
 from nncf_bootstrapnas.report import ModelRow, RunReport, StageRecord, write_report
 
 if TYPE_CHECKING:
@@ -39,11 +40,13 @@ def add_common(p: argparse.ArgumentParser, config_required: bool = True, model: 
         p.add_argument(
             "--model",
             default=None,
-            help="nncf_bootstrapnas.models name or pkg.module:factory (default: config 'model')",
+            help="nncf_bootstrapnas.models name, torchvision:NAME, timm:NAME, efficientnet-lite0/1/2 (ImageNet "
+            "weights) or pkg.module:factory (default: config 'model')",
         )
         p.add_argument("--model-params", type=json_object, default=None, help="JSON keyword arguments of the model")
         p.add_argument("--small", action="store_true", help="the small test variant of a reference model")
-        p.add_argument("--train-subset", type=int, default=None, help="train on N digits samples only (tiny budgets)")
+        p.add_argument("--train-subset", type=int, default=None, help="train on N training images only (tiny budgets)")
+        add_data_flags(p)
     p.add_argument("--seed", type=int, default=None, help="seed of data split, training and search (overrides config)")
     p.add_argument("--device", default="cpu", help="torch device for training/search (cpu, cuda, ...)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -120,6 +123,7 @@ def load(args: argparse.Namespace, command: str, needs_model: bool = True) -> Se
     if args.config is not None and not args.config.is_file():
         raise UsageError(f"config file not found: {args.config}")
     config = load_config(args.config) if args.config is not None else load_config({})
+    apply_overrides(config, args)
     model = model_from(config, args, required=True) if needs_model else None  # a bad name fails before any work
     out = args.output_dir or Path("outputs") / command
     try:
@@ -161,10 +165,12 @@ def model_from(config: Any, args: argparse.Namespace, required: bool) -> ModelRe
         raise UsageError("no model: pass --model NAME (or pkg.module:factory) or set the config's top-level 'model'")
     params = dict(config.get("model_params") or {}) if name is None or name == config.get("model") else {}
     params.update(getattr(args, "model_params", None) or {})
+    channels, size = input_layout(config)
     try:
         return resolve_model(
-            chosen, params, small=bool(getattr(args, "small", False)), num_classes=int(config.get("num_classes", 10))
-        )
+            chosen, params, small=bool(getattr(args, "small", False)), num_classes=int(config.get("num_classes") or 10),
+            in_channels=channels, image_size=size,
+        )  # fmt: skip
     except ModelError as exc:
         raise UsageError(str(exc)) from None
 

@@ -54,22 +54,39 @@ def _pretrained_meta(session: Session, accuracy: float, source: str, data: Any) 
     return {**meta, "source": source, "data": data.note}
 
 
-def prepare_original(session: Session, data: Any, weights: Path | None) -> Original:
-    """Load ``weights`` or pre-train; either way measure the FP32 accuracy (torch, validation split)."""
-    from nncf_bootstrapnas.models import ModelError, load_weights, pretrain, save_pretrained
+def _load_weights(session: Session, model: Any, weights: Path) -> list[str]:
+    """Strict loading; a new classifier only where the user set the class count (``--num-classes``)."""
+    from nncf_bootstrapnas.models import ModelError, load_weights
 
     ref = session.model
     assert ref is not None
+    asked = ref.args.get("num_classes") if session.config.get("num_classes") is not None else None
+    try:
+        fresh = load_weights(model, weights, num_classes=asked)
+    except ModelError as exc:
+        raise CLIError(f"{exc}; model {ref.describe()}") from None
+    if fresh:
+        session.report.notes.append(f"weights from {weights}; new classifier of {asked} classes ({', '.join(fresh)})")
+    return fresh
+
+
+def prepare_original(session: Session, data: Any, weights: Path | None) -> Original:
+    """Load ``weights`` (``--checkpoint``, else ``--weights`` / config ``weights``) or pre-train; then measure the FP32
+    accuracy (torch, validation split). Loaded weights are fine-tuned when the classifier is new or
+    ``--pretrain-epochs`` is given."""
+    from nncf_bootstrapnas.models import pretrain, save_pretrained
+
+    ref = session.model
+    assert ref is not None
+    if weights is None and session.config.get("weights"):
+        weights = Path(session.config["weights"])
     seed_everything(session.seed)
     model = ref.build()
     with session.stage("pretrain", "Pre-train the original model") as rec:
-        if weights is not None:
-            try:
-                load_weights(model, weights)
-            except ModelError as exc:
-                raise CLIError(f"{exc}; model {ref.describe()}") from None
+        fresh = _load_weights(session, model, weights) if weights is not None else []
+        source = f"weights from {weights}" if weights is not None else "random initialisation"
+        if weights is not None and not fresh and not getattr(session.args, "pretrain_epochs", None):
             rec.status, rec.reason = "skipped", f"weights loaded from {weights}"
-            source = str(weights)
         else:
             epochs, optimizer, lr = _pretrain_settings(session)
             model = model.to(session.args.device)
@@ -78,7 +95,9 @@ def prepare_original(session: Session, data: Any, weights: Path | None) -> Origi
             )
             model = model.cpu()
             rec.details = {"epochs": epochs, "optimizer": optimizer, "lr": lr, "train_samples": len(data.train.dataset)}
-            source = f"pre-trained here for {epochs} epoch(s)"
+            if weights is not None:
+                rec.details["start"] = source + (" (new classifier)" if fresh else "")
+            source = f"pre-trained here for {epochs} epoch(s) from {rec.details.get('start', source)}"
     model.eval()
     accuracy = torch_accuracy(model, data.val)
     path = save_pretrained(
@@ -114,6 +133,7 @@ def train(session: Session, original: Original, data: Any) -> Any:
     supernet = supernet.cpu().eval()
     space = supernet.search_space
     session.console.print(f"super-network: {space!r}, maximum {supernet.macs(space.maximum()) / 1e6:.2f} MMACs")
+    report_generation(session, supernet)
     meta = {"original_fp32_accuracy": original.accuracy, "original_source": original.source,
             "trained": session.report.stage("train").status == "done", "data": data.note}  # fmt: skip
     path = save_supernet(
@@ -121,3 +141,21 @@ def train(session: Session, original: Original, data: Any) -> Any:
     )
     session.report.artifacts["super-network checkpoint"] = session.rel(path)
     return supernet
+
+
+def report_generation(session: Session, supernet: Any) -> None:
+    """Why the model got the search space it got (``supernet.generation_report()``): the summary on the console,
+    JSON + Markdown beside the run's report and linked from it. Informational: a failure is a note, not an error."""
+    make = getattr(supernet, "generation_report", None)
+    if make is None:
+        return
+    try:
+        report = make()
+    except Exception as exc:  # noqa: BLE001 - a finished training must not be lost to its report
+        session.report.notes.append(f"generation report not available: {type(exc).__name__}: {exc}")
+        return
+    session.console.print(report.summary(), markup=False, soft_wrap=True)
+    files = report.save(session.out)
+    session.report.artifacts["generation report"] = session.rel(files["markdown"])
+    session.report.artifacts["generation report (JSON)"] = session.rel(files["json"])
+    session.report.notes += [f"generation: {warning}" for warning in report.warnings]

@@ -189,6 +189,9 @@ class LinasSection(Section):
     inner_population: int
     inner_generations: int
     predictors: tuple[str, ...]
+    ucb_kappa: float
+    exploration_share: float
+    deduplicate_equivalent: bool
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,9 @@ def data_kwargs(name: str) -> dict[str, Any]:
     return dict(_DATA_KWARGS.get(name, {"image_size": 32, "channels": 3}))
 
 
-from nncf_bootstrapnas.models.pretrain import load_pretrained, load_weights, pretrain, save_pretrained  # noqa: E402
+from nncf_bootstrapnas.models.pretrain import load_pretrained, pretrain, save_pretrained  # noqa: E402
 from nncf_bootstrapnas.models.ref import ModelError, ModelRef, resolve_model  # noqa: E402
+from nncf_bootstrapnas.models.weights import load_weights  # noqa: E402
 
 __all__ = [
     "INPUT_SHAPES",

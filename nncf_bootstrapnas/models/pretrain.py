@@ -21,7 +21,6 @@ from torch import nn
 
 from nncf_bootstrapnas.data import IGNORE_INDEX
 from nncf_bootstrapnas.models import build_model
-from nncf_bootstrapnas.models.ref import ModelError, describe_mismatch
 from nncf_bootstrapnas.utils.io import atomic_write, atomic_write_text
 from nncf_bootstrapnas.utils.progress import progress as progress_bars
 
@@ -123,28 +122,6 @@ def save_pretrained(model: nn.Module, path: str | Path, meta: Mapping[str, Any])
     return path
 
 
-def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load a ``state_dict`` file (also one nested under ``state_dict`` / ``model_state_dict`` / ``model``, with DDP's
-    ``module.`` prefixes) into ``model``; a mismatch is one ModelError naming the differing keys."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise ModelError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
-    if isinstance(state, dict):
-        state = next(
-            (state[k] for k in ("state_dict", "model_state_dict", "model") if isinstance(state.get(k), dict)), state
-        )
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"{path} holds no state_dict (a dict of tensors)")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    problem = describe_mismatch(state, model, where="file")
-    if problem is not None:
-        raise ModelError(f"incompatible checkpoint {path}: {problem}")
-    model.load_state_dict(state)
-    return model
-
-
 def load_pretrained(path: str | Path) -> nn.Module:
     """Rebuild a reference model from the JSON sidecar of ``path`` and load its weights (eval mode, on the CPU)."""
     path = Path(path)
@@ -158,7 +135,6 @@ __all__ = [
     "DEFAULT_LR",
     "WIDTH_ARG",
     "load_pretrained",
-    "load_weights",
     "make_optimizer",
     "pretrain",
     "save_pretrained",

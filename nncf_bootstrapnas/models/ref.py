@@ -51,6 +51,13 @@ class ModelRef:
             raise ModelError(f"cannot build model {self.describe()}: {exc}") from None
 
     def describe(self) -> str:
+        from nncf_bootstrapnas.models.external import external_label
+
+        label = external_label(self)
+        if label is not None:
+            shown = {"in_channels": 3, "pretrained": True}  # defaults left out
+            extra = {k: v for k, v in self.args.items() if k not in ("name", "num_classes") and shown.get(k) != v}
+            return f"{label}({', '.join(f'{k}={v}' for k, v in extra.items())})" if extra else label
         if self.reference_name is not None:
             extra = {k: v for k, v in self.args.items() if k not in ("name", "num_classes", "small")}
             parts = [f"{k}={v}" for k, v in extra.items()] + (["small"] if self.args.get("small") else [])
@@ -70,16 +77,28 @@ class ModelRef:
 
 
 def resolve_model(
-    name: str, params: Mapping[str, Any] | None = None, *, small: bool = False, num_classes: int = 10
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    small: bool = False,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    image_size: int | None = None,
 ) -> ModelRef:
-    """A reference-model name (``nncf_bootstrapnas.models.MODELS``) or an import path ``pkg.module:factory``.
+    """A reference-model name (``nncf_bootstrapnas.models.MODELS``), ``torchvision:NAME``, ``timm:NAME``,
+    ``efficientnet-lite0/1/2`` (``models.external``) or an import path ``pkg.module:factory``.
 
-    The factory is imported now, so an unknown name or a bad path fails before any work. ``num_classes`` is passed
-    to an import-path factory only if it accepts it; ``small`` applies to reference models only.
+    The factory is imported now, so an unknown name, a missing package or a bad path fails before any work.
+    ``num_classes`` is passed to an import-path factory only if it accepts it; ``small`` applies to reference models
+    only; ``in_channels`` and ``image_size`` (input layout) to the external models only.
     """
     from nncf_bootstrapnas.models import MODELS
+    from nncf_bootstrapnas.models.external import resolve_external
 
     params = dict(params or {})
+    external = resolve_external(name, params, num_classes, in_channels, image_size)
+    if external is not None:
+        return external
     if ":" in name:
         factory = import_factory(name)
         try:
@@ -91,8 +110,8 @@ def resolve_model(
         return ModelRef(name, params)
     if name not in MODELS:
         raise ModelError(
-            f"unknown model {name!r}; available: {', '.join(sorted(MODELS))} "
-            "(or an import path such as mypkg.models:build)"
+            f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}, torchvision:NAME, timm:NAME, "
+            "efficientnet-lite0/1/2 (or an import path such as mypkg.models:build)"
         )
     return ModelRef(REFERENCE_FACTORY, {"name": name, "num_classes": num_classes, "small": small, **params})
 

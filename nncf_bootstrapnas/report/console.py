@@ -8,7 +8,7 @@ from nncf_bootstrapnas.report.formatting import SHORT_HEADERS, deployment_rows, 
 from nncf_bootstrapnas.report.model import RunReport
 
 
-def deployment_table(report: RunReport, title: str = "Deployed models (OpenVINO, digits validation split)") -> Any:
+def deployment_table(report: RunReport, title: str = "Deployed models (OpenVINO, validation split)") -> Any:
     from rich.table import Table
 
     table = Table(title=title, caption="speed-up: throughput vs original FP32, same process", show_lines=False)

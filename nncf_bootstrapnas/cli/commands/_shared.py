@@ -47,12 +47,14 @@ def add_pretrain_epochs(p: argparse.ArgumentParser) -> None:
 
 def load_supernet_session(args: argparse.Namespace, command: str) -> tuple[Any, Any, Any]:
     """(session, loaded supernet checkpoint, data) for the commands that start from a trained supernet."""
-    from nncf_bootstrapnas.cli.inputs import load_supernet, stage_data
+    from nncf_bootstrapnas.cli.inputs import check_supernet_data, load_supernet, stage_data
     from nncf_bootstrapnas.cli.session import load
 
     session = load(args, command, needs_model=False)
     loaded = load_supernet(session, args.checkpoint)
-    return session, loaded, stage_data(session, args.train_subset)
+    data = stage_data(session, args.train_subset, built=True)
+    check_supernet_data(session, loaded.supernet, data)
+    return session, loaded, data
 
 
 def subnet_from(choice: str, supernet: Any, search_result: Path | None) -> tuple[dict[str, Any], str]:
