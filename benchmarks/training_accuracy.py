@@ -1,5 +1,9 @@
-"""Issue 4's accuracy figures: pre-train on digits (32x32), convert, train with the legacy default schedule, then
+"""Supernet-training accuracy: pre-train (or load weights), convert, train with the legacy default schedule, then
 measure the maximum and minimum subnets of the FULL search space (after BN adaptation) against the pre-trained model.
+
+``--dataset digits`` (issue 4; 32x32 RGB, validation split) or ``--dataset fashion-mnist`` (issue 12; 28x28 grey,
+accuracies on the official 10 000 test images, model selection never sees them). ``--kd softmax`` distils every
+sampled subnet from the frozen pre-trained model.
 
 Targets: maximum within 0.5 points of the pre-trained accuracy, minimum within 3 points. Three subnets are reported:
 the maximum, the smallest subnet the schedule's last stage trains ("stage min") and the minimum of the full space.
@@ -8,6 +12,8 @@ space's minimum is trained as well.
 
     .venv/bin/python benchmarks/training_accuracy.py --model resnet18 --kw width=0.5
     .venv/bin/python benchmarks/training_accuracy.py --model mobilenet_v2 --kw width_mult=0.5 --kw stem_stride=2
+    .venv/bin/python benchmarks/training_accuracy.py --dataset fashion-mnist --model resnet18 --kw width=0.25 \
+        --kw in_channels=1 --pretrain-epochs 6 --kd softmax
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from pathlib import Path
 import torch
 
 from nncf_bootstrapnas import create_supernet, load_config
-from nncf_bootstrapnas.data import DigitsDataModule
+from nncf_bootstrapnas.data import DigitsDataModule, FashionMNISTDataModule
 from nncf_bootstrapnas.evaluation import top1_accuracy as evaluate_accuracy
 from nncf_bootstrapnas.models import build_model, pretrain
 from nncf_bootstrapnas.training import TrainingData, adapt_batchnorm, fit
@@ -43,6 +49,30 @@ def schedule(kind: str, epochs_per_stage: int, lr: float) -> list[dict]:
     return stages
 
 
+def build_data(args: argparse.Namespace) -> tuple:
+    """The data module, the loader accuracies are reported on, and the input's sample size."""
+    if args.dataset == "digits":
+        data = DigitsDataModule(image_size=32, channels=3, batch_size=args.batch_size, seed=0)
+        return data, data.val_loader(), [1, 3, 32, 32]
+    channels = int(dict(kw.split("=", 1) for kw in args.kw).get("in_channels", 1))
+    data = FashionMNISTDataModule(args.data_root, channels=channels, batch_size=args.batch_size, seed=0, augment=True)
+    return data, data.test_loader(batch_size=256), [1, channels, 28, 28]
+
+
+def pretrained(model: torch.nn.Module, args: argparse.Namespace, data, out: Path) -> tuple[torch.nn.Module, float]:  # noqa: ANN001
+    """Load ``--weights``, or pre-train and save the weights so a rerun can skip it; returns (model, seconds)."""
+    if args.weights is not None:
+        model.load_state_dict(torch.load(args.weights, weights_only=True))
+        return model.eval(), 0.0
+    t0 = time.perf_counter()
+    model, _ = pretrain(
+        model, data.train_loader(), data.val_loader(), epochs=args.pretrain_epochs, seed=0, progress=True
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out / f"pretrained_{args.dataset}_{args.model}.pth")
+    return model.eval(), time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet18")
@@ -55,23 +85,31 @@ def main() -> None:
     parser.add_argument("--schedule", choices=("default", "full"), default="default")
     parser.add_argument("--epochs-per-stage", type=int, default=1, help="length of every stage of the schedule")
     parser.add_argument("--out", default="outputs/bench_training_accuracy")
+    parser.add_argument("--dataset", choices=("digits", "fashion-mnist"), default="digits")
+    parser.add_argument("--data-root", default=None, help="Fashion-MNIST IDX folder (default: Debian's)")
+    parser.add_argument("--weights", type=Path, default=None, help="pre-trained state_dict: skip pre-training")
+    parser.add_argument("--kd", choices=("none", "softmax", "mse"), default="none", help="distil from the original")
+    parser.add_argument("--train-subset", type=int, default=None, help="supernet training images (default: all)")
+    parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     kwargs = {k: ast.literal_eval(v) for k, v in (kw.split("=", 1) for kw in args.kw)}
-    data = DigitsDataModule(image_size=32, channels=3, batch_size=64, seed=0)
+    data, test, sample = build_data(args)
     train, val = data.train_loader(), data.val_loader()
+    out = Path(args.out)
 
-    t0 = time.perf_counter()
     torch.manual_seed(0)
     model = build_model(args.model, **kwargs)
-    model, pre_acc = pretrain(model, train, val, epochs=args.pretrain_epochs, seed=0)
-    t_pre = time.perf_counter() - t0
+    model, t_pre = pretrained(model, args, data, out)
+    pre_acc = evaluate_accuracy(model, test)
 
+    kd = args.kd != "none"
     config = load_config(
         {
-            "input_info": {"sample_size": [1, 3, 32, 32]},
+            "input_info": {"sample_size": sample},
             "bootstrapNAS": {
                 "training": {
+                    **({"compression": [{"algorithm": "knowledge_distillation", "type": args.kd}]} if kd else {}),
                     "elasticity": {"width": {"min_width": 8, "width_multipliers": [1.0, 0.75, 0.5]}},
                     "batchnorm_adaptation": {"num_bn_adaptation_samples": 512},
                     "schedule": {"list_stage_descriptions": schedule(args.schedule, args.epochs_per_stage, args.lr)},
@@ -80,14 +118,15 @@ def main() -> None:
         }
     )
     supernet = create_supernet(model, config)
+    fit_train = data.train_loader(num_samples=args.train_subset) if args.train_subset else train
     optimizer = torch.optim.AdamW(supernet.parameters(), lr=args.lr, weight_decay=0.0)
     t1 = time.perf_counter()
     result = fit(
         supernet,
-        TrainingData(train, val),
+        TrainingData(fit_train, val),
         config,
         optimizer=optimizer,
-        checkpoint_dir=Path(args.out) / f"{args.model}_{args.schedule}_x{args.epochs_per_stage}",
+        checkpoint_dir=out / f"{args.model}_{args.schedule}_x{args.epochs_per_stage}",
     )
     t_fit = time.perf_counter() - t1
     sn = result.supernet
@@ -99,9 +138,13 @@ def main() -> None:
     )
     for role, cfg in roles:
         sn.activate(cfg)
-        adapt_batchnorm(sn, data.train_loader(), 512)
-        rows[role] = {"accuracy": evaluate_accuracy(sn, val), "macs": sn.macs(), "params": sn.params()}
+        adapt_batchnorm(sn, data.train_loader(), 2000 if args.dataset != "digits" else 512)
+        rows[role] = {"accuracy": evaluate_accuracy(sn, test), "macs": sn.macs(), "params": sn.params()}
     report = {
+        "dataset": args.dataset,
+        "measured_on": f"{len(test.dataset)} {'test' if args.dataset != 'digits' else 'validation'} images",
+        "kd": args.kd,
+        "train_subset": args.train_subset,
         "model": args.model,
         "model_kwargs": kwargs,
         "pretrained_accuracy": pre_acc,
@@ -123,6 +166,9 @@ def main() -> None:
         "\n| model | schedule | pre-trained | max (gap) | stage min (gap) | full-space min (gap) | MACs max/stage min/min | time |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"(kd {args.kd}, {len(test.dataset)} images, MACs ratio max/min {rows['max']['macs'] / rows['min']['macs']:.1f}x)"
+    )
     cells = [f"{rows[r]['accuracy']:.2f} ({rows[r]['accuracy'] - pre_acc:+.2f})" for r in ("max", "stage_min", "min")]
     macs = "/".join(f"{rows[r]['macs'] / 1e6:.1f}M" for r in ("max", "stage_min", "min"))
     print(f"| {args.model} {kwargs} | {args.schedule} | {pre_acc:.2f} | {' | '.join(cells)} | {macs} | {t_fit:.0f} s |")
