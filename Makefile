@@ -10,7 +10,7 @@ ZOO_STAMP := $(ZOO_VENV)/.installed
 # NNCF compiles its INT8 C++ extension on first use; on a busy 2-core machine that can exceed its 60 s default.
 export NNCF_EXTENSION_LOAD_TIMEOUT ?= 600
 
-.PHONY: install test test-unit test-slow demo test-zoo lint format clean
+.PHONY: install test test-unit test-slow demo test-zoo recipe-lite0 lint format clean
 
 $(STAMP): setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ $(ZOO_STAMP): setup.py
 
 test-zoo: $(ZOO_STAMP)
 	OMP_NUM_THREADS=2 $(ZOO_PY) -m pytest -q -m zoo tests/test_zoo.py tests/test_cli_zoo.py
+
+# The pre-trained recipe (docs/recipes.md): EfficientNet-Lite0 (ImageNet) -> Fashion-MNIST, fine-tuned, elastic, QAT,
+# searched, INT8 and benchmarked. The efficientnet packages live in the zoo environment only; hours on 2 CPU cores.
+recipe-lite0: $(ZOO_STAMP) data
+	$(ZOO_PY) -m nncf_bootstrapnas.cli.main run --config examples/configs/fashion_mnist_efficientnet_lite0.json \
+		--output-dir outputs/lite0_fmnist
 
 lint: $(STAMP)
 	$(PY) -m ruff check nncf_bootstrapnas tests examples benchmarks

@@ -75,6 +75,7 @@ def prepare_original(session: Session, data: Any, weights: Path | None) -> Origi
     accuracy (torch, validation split). Loaded weights are fine-tuned when the classifier is new or
     ``--pretrain-epochs`` is given."""
     from nncf_bootstrapnas.models import pretrain, save_pretrained
+    from nncf_bootstrapnas.models.external import built_weights
 
     ref = session.model
     assert ref is not None
@@ -84,7 +85,7 @@ def prepare_original(session: Session, data: Any, weights: Path | None) -> Origi
     model = ref.build()
     with session.stage("pretrain", "Pre-train the original model") as rec:
         fresh = _load_weights(session, model, weights) if weights is not None else []
-        source = f"weights from {weights}" if weights is not None else "random initialisation"
+        source = f"weights from {weights}" if weights is not None else built_weights(ref) or "random initialisation"
         if weights is not None and not fresh and not getattr(session.args, "pretrain_epochs", None):
             rec.status, rec.reason = "skipped", f"weights loaded from {weights}"
         else:
@@ -95,9 +96,9 @@ def prepare_original(session: Session, data: Any, weights: Path | None) -> Origi
             )
             model = model.cpu()
             rec.details = {"epochs": epochs, "optimizer": optimizer, "lr": lr, "train_samples": len(data.train.dataset)}
-            if weights is not None:
-                rec.details["start"] = source + (" (new classifier)" if fresh else "")
-            source = f"pre-trained here for {epochs} epoch(s) from {rec.details.get('start', source)}"
+            rec.details["start"] = source + (" (new classifier)" if fresh else "")
+            source = f"pre-trained here for {epochs} epoch(s) from {rec.details['start']}"
+    session.report.notes.append(f"original model: {source}")
     model.eval()
     accuracy = torch_accuracy(model, data.val)
     path = save_pretrained(

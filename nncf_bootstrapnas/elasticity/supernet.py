@@ -24,7 +24,14 @@ from .plans import Activation, ModulePlan, accessors, build_plans
 from .report import GenerationReport, build_report
 from .search_space import SearchSpace, SearchSpaceError, Variable
 from .views import ACTIVE, is_view_elastic, make_elastic, make_skippable, materialize
-from .width import WidthConfigError, apply_permutations, build_width_groups, group_importance, sort_permutation
+from .width import (
+    Permutation,
+    WidthConfigError,
+    apply_permutations,
+    build_width_groups,
+    group_importance,
+    sort_permutation,
+)
 
 logger = logging.getLogger("nncf_bootstrapnas")
 STATE_FORMAT = "nncf_bootstrapnas.supernet/1"
@@ -270,8 +277,14 @@ class SuperNetwork(nn.Module):
 
     # ---- reorganisation ---------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def reorganize_weights(self, importance: str | None = None, external: Mapping[str, Any] | None = None) -> None:
-        """Sort every width group's channels by importance (L1, L2, geometric_median, external): outputs unchanged."""
+    def reorganize_weights(
+        self, importance: str | None = None, external: Mapping[str, Any] | None = None
+    ) -> list[Permutation]:
+        """Sort every width group's channels by importance (L1, L2, geometric_median, external): outputs unchanged.
+
+        Returns the ``(parameter, dim, index)`` permutations applied; quantizers kept beside the parameters must follow
+        them (``training.quantization.follow_permutations``), or the outputs of a QAT super-network change.
+        """
         opts = self.options.get("width", {}) or {}
         kind = importance or opts.get("filter_importance", "L1")
         if kind == "external" and external is None:
@@ -294,7 +307,7 @@ class SuperNetwork(nn.Module):
             if kind == "external" and g.unit > 1:
                 score = score.reshape(-1, g.unit).sum(1)
             perms[g.root] = sort_permutation(score, g.unit)
-        apply_permutations(self.model, self.analysis, perms)
+        return apply_permutations(self.model, self.analysis, perms)
 
     # ---- report -----------------------------------------------------------------------------------------------------
     def generation_report(self) -> GenerationReport:

