@@ -167,3 +167,9 @@ def test_callback_sees_every_step_and_can_stop_the_search():
     res = search(FakeSupernet(), None, fake_validate, [None], algorithm="random", num_evals=40, population=5,
                  callback=stop_after_two, progress=False)  # fmt: skip
     assert seen == [(1, 7), (2, 12)] and len(res.rows) == 12 and res.stopped_by == "callback"
+
+
+def test_nsga2_with_the_smallest_population_runs_to_its_budget():
+    """population 2, the smallest allowed, runs: every measured row is a distinct subnet."""
+    res = run("NSGA2", 40, population=2)
+    assert 2 <= len(res.rows) <= 40 and len({str(r["config"]) for r in res.rows}) == len(res.rows)

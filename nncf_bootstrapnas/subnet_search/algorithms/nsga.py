@@ -85,7 +85,7 @@ class NSGA2Search(SearchAlgorithm):
     def step(self) -> None:
         driver = self.driver
         pop = self.algo.ask()
-        if len(pop) == 0:  # pymoo found no new offspring: the reachable space is exhausted
+        if pop is None or len(pop) == 0:  # pymoo found no new offspring (None when mating fails): space exhausted
             self.done = True
             return
         X = np.asarray(pop.get("X"), dtype=float).round().astype(int)
