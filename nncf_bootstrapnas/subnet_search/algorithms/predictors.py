@@ -4,6 +4,11 @@ Candidates pair a scikit-learn regressor with a feature encoding of the integer 
 [0, 1], good for trees) or ``onehot`` (one column per choice, good for linear and kernel models). Targets are
 standardised. The candidate with the lowest cross-validated RMSE is refitted on every measured row. Encodings are
 plain numpy (no sklearn pipelines): LINAS refits every round and predicts thousands of candidates per round.
+
+Uncertainty comes for free from the cross-validation: the chosen candidate's K fold models, each fitted without one
+fold, form an ensemble (as in jackknife+/CV+ prediction intervals); their spread is ``predict_std``. Why: the inner
+search drives candidates to where the single refitted model is most optimistic, which on a trained supernet is
+mostly where it is wrong; where the fold models disagree, the data do not pin the prediction down.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ class FittedPredictor:
     cv_rmse: float
     cv_tau: float
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    members: list[Predictor] = field(default_factory=list)  # the fold models of the chosen candidate
 
     @property
     def name(self) -> str:
@@ -93,6 +99,12 @@ class FittedPredictor:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.predictor.predict(X)
+
+    def predict_std(self, X: np.ndarray) -> np.ndarray:
+        """Spread of the fold models' predictions (zeros without cross-validation)."""
+        if len(self.members) < 2:
+            return np.zeros(len(np.atleast_2d(X)))
+        return np.std([m.predict(X) for m in self.members], axis=0)
 
     def summary(self) -> dict[str, Any]:
         return {"predictor": self.name, "cv_rmse": _nan_none(self.cv_rmse), "cv_tau": _nan_none(self.cv_tau)}
@@ -109,19 +121,22 @@ def fit_predictor(
         if name not in PREDICTOR_NAMES:
             raise ValueError(f"bootstrapNAS.search.linas.predictors: unknown {name!r}; allowed: {PREDICTOR_NAMES}")
     scores: dict[str, dict[str, float]] = {}
+    members: dict[str, list[Predictor]] = {}
     if len(y) >= 6 and np.ptp(y) > 0:
         folds = list(KFold(n_splits=3 if len(y) < 40 else 5, shuffle=True, random_state=seed).split(X))
         for name in names:
             pred = np.zeros_like(y)
-            for train, test in folds:
-                pred[test] = make_predictor(name, X[train], y[train], upper_bounds, seed).predict(X[test])
+            members[name] = [make_predictor(name, X[train], y[train], upper_bounds, seed) for train, _ in folds]
+            for model, (_, test) in zip(members[name], folds):
+                pred[test] = model.predict(X[test])
             scores[name] = {"cv_rmse": float(np.sqrt(np.mean((pred - y) ** 2))), "cv_tau": kendall_tau(pred, y)}
         best = min(scores, key=lambda n: (scores[n]["cv_rmse"], list(names).index(n)))
     else:  # too few or constant rows to cross-validate: the simplest model
         best = "ridge" if "ridge" in names else names[0]
         scores[best] = {"cv_rmse": float("nan"), "cv_tau": float("nan")}
     fitted = make_predictor(best, X, y, upper_bounds, seed)
-    return FittedPredictor(metric, fitted, scores[best]["cv_rmse"], scores[best]["cv_tau"], scores)
+    cv = scores[best]
+    return FittedPredictor(metric, fitted, cv["cv_rmse"], cv["cv_tau"], scores, members.get(best, []))
 
 
 def _nan_none(v: float) -> float | None:
