@@ -12,6 +12,7 @@ earlier LINAS: ``LINAS-v1='{"ucb_kappa": 0, "exploration_share": 0, "deduplicate
     python benchmarks/search_efficiency.py                        # trained digits supernet (cached in outputs/)
     python benchmarks/search_efficiency.py --dataset fashion-mnist --artifact supernet.pth --eval-subset 2000 \
         --objectives accuracy,latency_lut
+    python benchmarks/search_efficiency.py --summarise OUT_DIR       # re-summarise (and re-plot) saved runs
 """
 
 from __future__ import annotations
@@ -168,22 +169,57 @@ def format_table(summary: dict[str, Any]) -> str:
 
 
 def ratio_lines(summary: dict[str, Any]) -> list[str]:
-    """Evaluations needed by each algorithm over those of each LINAS run set (bounds where one never reached)."""
-    rows = summary["algorithms"]
+    """Per LINAS run set and other algorithm: the ratio of evaluations to the target (a run that never reached it
+    counts at its budget, so the ratio is a lower bound; LINAS's own mean is over its runs that reached it), and the
+    ratio at equal mean HV (the highest level both mean curves reach)."""
+    rows, curves = summary["algorithms"], summary.get("curves", {})
     out = []
     for linas in [a for a in rows if a.startswith("LINAS")]:
-        mine = rows[linas]["evals_mean"]
-        if mine is None:
-            continue
+        mine, row_l = rows[linas]["evals_mean"], rows[linas]
         for other, row in rows.items():
-            if other.startswith("LINAS") and other == linas:
+            if other == linas:
                 continue
-            if row["evals_mean"] is not None and row["never_reached"] == 0:
-                out.append(f"{other} / {linas}: {row['evals_mean'] / mine:.1f}x the evaluations")
-            else:
-                bound = "" if row["evals_mean"] is None else f", {row['reached']} of {row['runs']} runs reached it"
-                out.append(f"{other} / {linas}: > {row['budget_max'] / mine:.1f}x (budget {row['budget_max']}{bound})")
+            line = f"{other} / {linas}:"
+            if mine is not None and row["reached"]:
+                bounded = [n if n is not None else row["budget_max"] for n in row["per_run"]]
+                sign = "" if row["never_reached"] == 0 else ">= "
+                line += f" to target {sign}{np.mean(bounded) / mine:.1f}x ({other} {row['reached']}/{row['runs']},"
+                line += f" {linas} {row_l['reached']}/{row_l['runs']} runs reached it);"
+            elif mine is not None:
+                line += (
+                    f" to target > {row['budget_max'] / mine:.1f}x ({other} never reached it in {row['budget_max']});"
+                )
+            if other in curves and linas in curves:
+                level, n_other, n_mine = equal_hv(curves[other], curves[linas])
+                line += f" at equal mean HV {level:.4f}: {n_other} vs {n_mine} evaluations = {n_other / n_mine:.1f}x"
+            out.append(line)
     return ["", *out] if out else []
+
+
+def mean_curve(curves: Sequence[Sequence[float]]) -> np.ndarray:
+    n = min(len(c) for c in curves)
+    return np.mean([np.asarray(c[:n]) for c in curves], axis=0)
+
+
+def equal_hv(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> tuple[float, int, int]:
+    """(level, evaluations of a, of b): the first evaluation at which each mean curve reaches the highest mean HV
+    fraction both reach."""
+    ma, mb = mean_curve(a), mean_curve(b)
+    level = float(min(ma.max(), mb.max()))
+    return level, int(np.argmax(ma >= level - 1e-12)) + 1, int(np.argmax(mb >= level - 1e-12)) + 1
+
+
+def load_results(folder: Path) -> dict[str, list[Any]]:
+    """``{algorithm: [SearchResult per seed]}`` from the ``ALGO_seedN.json`` files a run with ``--out`` wrote."""
+    from nncf_bootstrapnas.subnet_search import SearchResult
+
+    results: dict[str, list[Any]] = {}
+    paths = sorted(
+        folder.glob("*_seed*.json"), key=lambda p: (p.stem.rsplit("_seed", 1)[0], int(p.stem.rsplit("_seed", 1)[1]))
+    )
+    for path in paths:
+        results.setdefault(path.stem.rsplit("_seed", 1)[0], []).append(SearchResult.from_json(path))
+    return results
 
 
 def plot_curves(summary: dict[str, Any], path: Path) -> Path:
@@ -251,43 +287,57 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--linas", type=json.loads, default=None, help='e.g. \'{"initial_evals": 20, "candidates_per_round": 10}\''
     )
     p.add_argument("--out", type=Path, default=None, help="write summary.json, per-run results and the plot here")
+    p.add_argument("--summarise", type=Path, default=None, help="only re-summarise the runs saved in this --out folder")
     return p.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    args = parse_args(argv)
-    problem = build_problem(args)
+def search_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``bootstrapNAS.search`` options shared by every run (BN samples: 0 fake, 512 digits, else the default)."""
     bn = (
         args.bn_samples
         if args.bn_samples is not None
-        else (0 if args.fake else 512 if args.dataset == "digits" else None)
+        else 0
+        if args.fake
+        else 512
+        if args.dataset == "digits"
+        else None
     )
     settings: dict[str, Any] = {"population": args.population}
     if bn is not None:
         settings["batchnorm_adaptation"] = {"num_bn_adaptation_samples": bn}
     if args.linas:
         settings["linas"] = args.linas
+    return settings
+
+
+def report(results: dict[str, list[Any]], args: argparse.Namespace, out: Path | None) -> dict[str, Any]:
+    """Summarise, print, and (``out``) write summary.json and the plot."""
+    longest = max(len(r.rows) for rs in results.values() for r in rs)
+    summary = summarise(results, args.fraction, [n for n in args.at if n <= longest])
+    print(format_table(summary))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "curves"}, indent=1))
+        print(f"plot: {plot_curves(summary, out / 'hv_vs_evaluations.png')}")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    if args.summarise is not None:
+        return report(load_results(args.summarise), args, args.summarise)
+    problem = build_problem(args)
     variants = parse_variants(args.linas_variant)
     algorithms = [*args.algorithms, *[v for v in variants if v not in args.algorithms]]
     objectives = ["latency_ms" if o == "latency" else o for o in args.objectives.split(",") if o]
     budgets = parse_budgets(args.num_evals, args.budget)
-    results = run_all(problem, algorithms, range(args.seeds), budgets, settings, objectives, variants)
-    summary = summarise(
-        results,
-        args.fraction,
-        [n for n in args.at if n <= max(map(len, (r.rows for rs in results.values() for r in rs)))],
-    )
-    print(format_table(summary))
+    results = run_all(problem, algorithms, range(args.seeds), budgets, search_settings(args), objectives, variants)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "summary.json").write_text(
-            json.dumps({k: v for k, v in summary.items() if k != "curves"}, indent=1)
-        )
         for algo, rs in results.items():
             for seed, r in enumerate(rs):
                 r.to_json(args.out / f"{algo}_seed{seed}.json")
-        print(f"plot: {plot_curves(summary, args.out / 'hv_vs_evaluations.png')}")
-    return summary
+    return report(results, args, args.out)
 
 
 if __name__ == "__main__":
