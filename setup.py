@@ -26,6 +26,6 @@ setup(
         "matplotlib>=3.7",
         "pillow>=9",
     ],
-    extras_require={"test": ["pytest>=7.4", "hypothesis>=6.90", "ruff>=0.5"]},
+    extras_require={"test": ["pytest>=7.4", "pytest-xdist>=3.5", "hypothesis>=6.90", "ruff>=0.5"]},
     entry_points={"console_scripts": ["nncf-bootstrapnas=nncf_bootstrapnas.cli.main:main"]},
 )

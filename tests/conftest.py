@@ -72,6 +72,16 @@ INTEGRATION = (
     "tests/test_generator.py::test_predictor_mode_prefers_accurate_subnets",
     "tests/test_quality_report.py::test_rows_are_stratified_and_measured",  # fine-tunes subnets
     "tests/test_search_objectives.py::test_latency_ms_with_the_real_openvino_measurer",
+    # NNCF's first quantization in a process loads its C++ extension (~35 s on two cores)
+    "tests/test_checkpoint.py::test_artifact_round_trip_rebuilds_the_quantized_supernet_from_its_factory",
+    # a foreign supernet trained in the module fixture, then searched, generated for and reported on end to end
+    "tests/test_any_supernet.py::test_activation_really_changes_the_network",
+    "tests/test_any_supernet.py::test_linas_search_end_to_end",
+    "tests/test_any_supernet.py::test_generator_meets_macs_budgets",
+    "tests/test_any_supernet.py::test_quality_report_on_the_foreign_supernet",
+    "tests/test_quality_report.py::test_correlations_are_bounded_and_complete",  # the fine-tuned report's fixture
+    "tests/test_quality_report.py::test_files_are_written",
+    "tests/test_linas.py::test_front_at_least_as_good_as_the_earlier_linas_and_nsga2_at_a_small_budget",  # 3 searches
 )
 
 
