@@ -15,15 +15,13 @@ from nncf_bootstrapnas.config.errors import ConfigError
 from nncf_bootstrapnas.config.frozen import FrozenDict
 from nncf_bootstrapnas.config.loader import Config, LegacyKeyWarning, load_config, read_json
 from nncf_bootstrapnas.config.schema import SchemaSet, schema_dir, schemas
+from nncf_bootstrapnas.config.search_sections import GeneratorSection, QualitySection, SearchSection
 from nncf_bootstrapnas.config.sections import (
     BenchmarkSection,
     CompressionSection,
     DistillationSection,
     ElasticitySection,
     ExportSection,
-    GeneratorSection,
-    QualitySection,
-    SearchSection,
     Section,
     Sections,
     StageSection,

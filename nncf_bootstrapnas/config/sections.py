@@ -7,30 +7,29 @@ when absent. ``to_json()`` gives back exactly the loaded (default-filled) JSON o
 
 Code that builds options without a file uses ``SearchSection.from_json({"num_evals": 40})`` (schema defaults filled,
 everything validated, errors name ``bootstrapNAS.search.num_evals``) or ``section.replace(num_evals=40)``.
+
+The search, generator and quality-report sections live in ``search_sections.py``; this module holds the rest and the
+root ``Sections``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from nncf_bootstrapnas.config.constraints import Constraint
-from nncf_bootstrapnas.config.errors import ConfigError
 from nncf_bootstrapnas.config.frozen import FrozenDict, freeze, thaw
-from nncf_bootstrapnas.config.section import OBJECT_PLACEHOLDER, S, Section, field_types
+from nncf_bootstrapnas.config.search_sections import (
+    DEPLOY,
+    BatchNormAdaptation,
+    GeneratorSection,
+    QualitySection,
+    SearchSection,
+)
+from nncf_bootstrapnas.config.section import S, Section, field_types
 
 # ---- bootstrapNAS.training ------------------------------------------------------------------------------------------
 TRAINING = "training.schema.json#"
-SEARCH = "search.schema.json#"
-DEPLOY = "deployment.schema.json#/$defs/"
-
-
-@dataclass(frozen=True)
-class BatchNormAdaptation(Section):
-    SCHEMA = "training.schema.json#/$defs/batchnorm_adaptation"
-    num_bn_adaptation_samples: int
 
 
 @dataclass(frozen=True)
@@ -181,99 +180,6 @@ class CompressionSection(Section):
         return {"algorithm": self.algorithm, **thaw(self.options)}
 
 
-# ---- bootstrapNAS.search -----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LinasSection(Section):
-    initial_evals: int
-    candidates_per_round: int
-    inner_population: int
-    inner_generations: int
-    predictors: tuple[str, ...]
-    ucb_kappa: float
-    exploration_share: float
-    deduplicate_equivalent: bool
-
-
-@dataclass(frozen=True)
-class PrefilterSection(Section):
-    proxy: str
-    keep_ratio: float
-
-
-@dataclass(frozen=True)
-class SearchSection(Section):
-    """``bootstrapNAS.search``. ``objectives`` holds names (from a file) or, when built in code, also
-    ``{"name": ..., **options}`` objects and objective instances; ``constraints`` are parsed ``Constraint``s."""
-
-    PATH = "bootstrapNAS.search"
-    SCHEMA = SEARCH
-    algorithm: str
-    num_evals: int
-    population: int
-    seed: int
-    crossover_prob: float
-    crossover_eta: float
-    mutation_prob: float
-    mutation_eta: float
-    acc_delta: float
-    ref_acc: float | None
-    aspiration_points: tuple[tuple[float, ...], ...] | None
-    epsilon: float
-    weights: float | tuple[float, ...] | None
-    extreme_points_as_ref_points: bool
-    num_constraints: int
-    batchnorm_adaptation: BatchNormAdaptation
-    objectives: tuple[Any, ...]
-    constraints: tuple[Constraint, ...]
-    eval_subset_size: int | None
-    num_workers: int
-    linas: LinasSection
-    hv_margin: float
-    checkpoint_every: int
-    proxy_prefilter: PrefilterSection | None
-
-    @property
-    def num_bn_adaptation_samples(self) -> int:
-        return self.batchnorm_adaptation.num_bn_adaptation_samples
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None = None, path: str | None = None) -> SearchSection:
-        """As ``Section.from_json``; objective objects (not names) are kept as given and checked when resolved."""
-        data = dict(data or {})
-        objectives = list(data.get("objectives") or [])
-        objects = {i: o for i, o in enumerate(objectives) if not isinstance(o, (str, Mapping))}
-        if objects:  # the schema knows names only: validate the rest with placeholders, then put the objects back
-            data["objectives"] = [
-                OBJECT_PLACEHOLDER.format(_objective_name(o)) if i in objects else o for i, o in enumerate(objectives)
-            ]
-        named = [i for i, o in enumerate(objectives) if isinstance(o, Mapping)]
-        if named:
-            data["objectives"] = [str(o.get("name")) if i in named else o for i, o in enumerate(data["objectives"])]
-        section = super().from_json(data, path)
-        if not objects and not named:
-            return section
-        mixed = tuple(
-            freeze(objectives[i]) if i in named or i in objects else o for i, o in enumerate(section.objectives)
-        )
-        return dataclasses.replace(section, objectives=mixed)
-
-    def to_json(self) -> dict[str, Any]:
-        """As ``Section.to_json``; objective instances are recorded by name."""
-        data = super().to_json()
-        data["objectives"] = [o if isinstance(o, (str, Mapping)) else _objective_name(o) for o in data["objectives"]]
-        return data
-
-    def replace(self, **changes: Any) -> SearchSection:
-        return super().replace(**{"objectives": self.objectives, **changes})
-
-
-def _objective_name(obj: Any) -> str:
-    name = getattr(obj, "name", None) or getattr(obj, "__name__", None)
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{SearchSection.PATH}.objectives", f"objective {obj!r} has no name", obj)
-    return name
-
-
 # ---- top-level sections of nncf_bootstrapnas -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class ExportSection(Section):
@@ -294,39 +200,6 @@ class BenchmarkSection(Section):
     warmup_iters: int
     num_threads: int | None
     batch_size: int
-
-
-@dataclass(frozen=True)
-class GeneratorSection(Section):
-    PATH = "generator"
-    SCHEMA = DEPLOY + "generator"
-    constraint: str
-    num_constraint_values: int
-    epochs: int
-    tau: float
-    tau_decay: float
-    lr: float
-    constraint_weight: float
-    hidden_dim: int
-    steps_per_epoch: int
-    tolerance: float
-    over_penalty: float
-    centre_pull: float
-    noise_dim: int
-    num_rows: int
-    bn_samples: int
-
-
-@dataclass(frozen=True)
-class QualitySection(Section):
-    PATH = "quality_report"
-    SCHEMA = DEPLOY + "quality_report"
-    num_subnets: int
-    finetune_epochs: int
-    top_k: int
-    bn_samples: int | None
-    finetune_lr: float
-    proxies: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -402,23 +275,17 @@ def _is_whole_config(options: Mapping[str, Any], cls: type, key: str) -> bool:
 
 
 __all__ = [
-    "BatchNormAdaptation",
     "BenchmarkSection",
     "CompressionSection",
     "DepthSection",
     "DistillationSection",
     "ElasticitySection",
     "ExportSection",
-    "GeneratorSection",
     "KernelSection",
     "LRParams",
     "LRScheduleSection",
-    "LinasSection",
-    "PrefilterSection",
-    "QualitySection",
     "SamplingSection",
     "ScheduleSection",
-    "SearchSection",
     "Section",
     "Sections",
     "StageSection",

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from nncf_bootstrapnas.config.sections import QualitySection, SearchSection, section_of
+from nncf_bootstrapnas.config.search_sections import QualitySection, SearchSection
+from nncf_bootstrapnas.config.sections import section_of
 from nncf_bootstrapnas.searchable import require
 from nncf_bootstrapnas.utils.io import json_safe
 from nncf_bootstrapnas.utils.progress import progress_bar

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from nncf_bootstrapnas.config.constraints import parse_budget
-from nncf_bootstrapnas.config.sections import GeneratorSection, section_of
+from nncf_bootstrapnas.config.search_sections import GeneratorSection
+from nncf_bootstrapnas.config.sections import section_of
 from nncf_bootstrapnas.searchable import require
 from nncf_bootstrapnas.utils.progress import progress_bar
 

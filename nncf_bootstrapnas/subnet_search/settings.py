@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nncf_bootstrapnas.config.sections import LinasSection, SearchSection, section_of
+from nncf_bootstrapnas.config.search_sections import LinasSection, SearchSection
+from nncf_bootstrapnas.config.sections import section_of
 
 SearchSettings = SearchSection
 LinasSettings = LinasSection
