@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -20,6 +21,8 @@ from nncf_bootstrapnas.evaluation import (
     stratified_subnets,
     top_k_overlap,
 )
+from nncf_bootstrapnas.evaluation.quality_selection import compare_selection, default_budgets, out_of_fold_scores
+from nncf_bootstrapnas.evaluation.ranking import bootstrap_ci
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread in this module
 
@@ -92,12 +95,17 @@ def test_files_are_written(report) -> None:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_config_budget_and_no_finetune(supernet, loaders) -> None:
+def test_config_budget_and_no_finetune(supernet, loaders, tmp_path) -> None:
     config = {"quality_report": {"num_subnets": 3, "finetune_epochs": 0, "top_k": 1}}
-    rep = quality_report(supernet, *loaders, bn_samples=32, proxies=("naswot",), config=config, progress=False)
+    rep = quality_report(
+        supernet, *loaders, bn_samples=32, proxies=("naswot",), config=config, progress=False, out_dir=tmp_path
+    )
     assert len(rep.rows) == 3 and rep.settings["top_k"] == 1
     assert rep.reference == "inherited_bn_acc" and "standalone_acc" not in rep.rows[0]
     assert "inherited_bn_acc" not in rep.correlations and "proxy:naswot" in rep.correlations
+    # no stand-alone reference: nothing to judge picks by, so no selection section anywhere
+    assert rep.selection is None and "selection" not in json.loads(open(rep.files["json"]).read())
+    assert "Selection mechanisms" not in open(rep.files["markdown"]).read()
 
 
 def test_bad_arguments_fail_before_measuring(supernet, loaders) -> None:
@@ -146,3 +154,145 @@ def test_rank_statistics() -> None:
     stats = rank_agreement([1.0, 1.0, 1.0, 1.0], ref, 2, pred_is_accuracy=False)
     assert math.isnan(stats["kendall_tau"]) and stats["n"] == 4
     assert kendall_tau([-np.inf, 1.0, 2.0, 3.0], ref) == pytest.approx(1.0)  # -inf is a valid worst rank
+
+
+# ---- bootstrap intervals --------------------------------------------------------------------------------------------
+def test_report_intervals_are_bounded_and_reproducible(report, supernet, loaders) -> None:
+    assert report.settings["bootstrap_resamples"] == 1000 and report.settings["confidence"] == 0.95
+    for name, stats in report.correlations.items():
+        for key in ("kendall_tau", "spearman_rho"):
+            lo, hi = stats[f"{key}_ci"]
+            if math.isnan(stats[key]):
+                continue
+            assert -1.0 <= lo <= hi <= 1.0, (name, key, lo, hi)
+        assert 0 < stats["resamples_used"] <= 1000 or math.isnan(stats["kendall_tau"]), name
+    again = quality_report(
+        supernet, *loaders, num_subnets=4, finetune_epochs=0, bn_samples=32, proxies=(), progress=False
+    )
+    once = quality_report(
+        supernet, *loaders, num_subnets=4, finetune_epochs=0, bn_samples=32, proxies=(), progress=False
+    )
+    assert _nan_equal(again.correlations, once.correlations)
+    markdown = open(report.files["markdown"]).read()
+    tau, (lo, hi) = report.tau("macs"), report.correlations["macs"]["kendall_tau_ci"]
+    assert f"| macs | {tau:.2f} [{lo:.2f}, {hi:.2f}] |" in markdown
+
+
+def _nan_equal(a: dict, b: dict) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def test_bootstrap_ci_contains_the_estimate_and_follows_the_seed() -> None:
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=30)
+    pred = ref + rng.normal(scale=0.8, size=30)
+    ci = bootstrap_ci(pred, ref, resamples=500, seed=7)
+    lo, hi = ci["kendall_tau_ci"]
+    assert -1.0 <= lo < kendall_tau(pred, ref) < hi <= 1.0
+    lo, hi = ci["spearman_rho_ci"]
+    assert -1.0 <= lo < spearman_rho(pred, ref) < hi <= 1.0
+    assert bootstrap_ci(pred, ref, resamples=500, seed=7) == ci
+    assert bootstrap_ci(pred, ref, resamples=500, seed=8) != ci
+    assert bootstrap_ci(pred, ref, resamples=200, confidence=0.5, seed=7)["kendall_tau_ci"][0] > ci["kendall_tau_ci"][0]
+
+
+def test_bootstrap_ci_skips_degenerate_resamples() -> None:
+    # 3 rows: a resample drawing one row three times is constant; it is skipped, not scored 0
+    ci = bootstrap_ci([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], resamples=400, seed=0)
+    assert ci["kendall_tau_ci"] == [1.0, 1.0] and ci["spearman_rho_ci"] == [1.0, 1.0]
+    assert 300 < ci["resamples_used"] < 400  # 3/27 of the resamples are constant
+    constant = bootstrap_ci([1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0], resamples=50)
+    assert all(math.isnan(v) for v in constant["kendall_tau_ci"]) and constant["resamples_used"] == 0
+    with_nan = bootstrap_ci([np.nan, 1.0, 2.0, 3.0, 4.0], [5.0, 1.0, 2.0, 3.0, 4.0], resamples=50)
+    assert with_nan["kendall_tau_ci"] == [1.0, 1.0]  # the NaN row is left out, as for the point estimate
+
+
+# ---- selection-mechanism comparison ----------------------------------------------------------------------------------
+def _graded_rows(report) -> list[dict]:
+    """The fixture's subnets with a strictly increasing stand-alone accuracy and two constructed proxies."""
+    rows = copy.deepcopy(report.rows)
+    for i, r in enumerate(rows):
+        r["standalone_acc"] = 50.0 + 10.0 * i
+        r["proxies"] = {"oracle": r["standalone_acc"], "anti": -r["standalone_acc"]}
+    return rows
+
+
+def test_report_has_a_selection_section(report) -> None:
+    sel = report.selection
+    expected = {"inherited_bn_acc", "inherited_acc", "macs", "predictor"} | {
+        f"proxy:{p}" for p in report.settings["proxies"]
+    }
+    assert set(sel["mechanisms"]) == set(sel["summary"]) == expected
+    macs = [r["macs"] for r in report.rows]
+    assert [b["macs_budget"] for b in sel["budgets"]] == default_budgets(macs) and sel["budgets"][-1][
+        "macs_budget"
+    ] == max(macs)
+    for b in sel["budgets"]:
+        for name, p in b["picks"].items():
+            assert p["index"] is not None and p["macs"] <= b["macs_budget"], (name, p)
+            assert p["regret"] >= 0.0 and p["picked_best"] == (p["regret"] == 0.0)
+    data = json.loads(open(report.files["json"]).read())
+    assert set(data["selection"]["summary"]) == expected and data["format"] == "nncf_bootstrapnas.quality_report/1"
+    assert "## Selection mechanisms" in open(report.files["markdown"]).read()
+
+
+def test_a_perfect_signal_has_no_regret_and_an_inverted_one_has(report, supernet) -> None:
+    rows = _graded_rows(report)
+    sel = compare_selection(rows, supernet.search_space, ("oracle", "anti"), seed=0)
+    for b in sel["budgets"]:
+        assert b["picks"]["proxy:oracle"]["regret"] == 0.0 and b["picks"]["proxy:oracle"]["index"] == b["best_index"]
+    assert sel["summary"]["proxy:oracle"] == {"mean_regret": 0.0, "best_picks": 3, "budgets": 3}
+    assert sel["summary"]["proxy:anti"]["mean_regret"] > 0.0 and sel["budgets"][-1]["picks"]["proxy:anti"]["index"] == 0
+    assert sel["summary"]["proxy:anti"]["best_picks"] < 3
+    # explicit budgets: the smallest only admits the minimum subnet, which every mechanism must pick
+    tight = compare_selection(rows, supernet.search_space, ("anti",), budgets=[rows[0]["macs"]])
+    assert {p["index"] for p in tight["budgets"][0]["picks"].values()} == {0}
+
+
+class _SpyRegressor:
+    """Records the rows it was fitted on and fails if asked to score one of them (an in-fold score)."""
+
+    log: list[tuple[set, list]] = []
+
+    def fit(self, X, y):
+        self.seen = {tuple(np.round(x, 9)) for x in X}
+        self.mean = float(np.mean(y))
+        _SpyRegressor.log.append((self.seen, []))
+        return self
+
+    def predict(self, X):
+        _SpyRegressor.log[-1][1].extend(tuple(np.round(x, 9)) for x in X)
+        return np.array([self.mean + (1000.0 if tuple(np.round(x, 9)) in self.seen else 0.0) for x in X])
+
+
+def test_predictor_scores_are_out_of_fold(report, supernet) -> None:
+    space = supernet.search_space
+    configs = [r["config"] for r in report.rows]
+    targets = [r["inherited_bn_acc"] for r in report.rows]
+    _SpyRegressor.log = []
+    scores, folds = out_of_fold_scores(space, configs, targets, seed=0, regressor_factory=_SpyRegressor)
+    assert folds == 4 and len(_SpyRegressor.log) == 4  # leave-one-out for 4 subnets
+    scored = [row for _, predicted in _SpyRegressor.log for row in predicted]
+    assert len(scored) == len(set(scored)) == 4  # every subnet scored exactly once
+    assert all(not (set(predicted) & seen) for seen, predicted in _SpyRegressor.log)
+    assert np.all(scores < 500.0)  # a model that had seen its row would add 1000
+    # leave-one-out: each score is the mean of the other targets
+    y = np.asarray(targets)
+    np.testing.assert_allclose(scores, (y.sum() - y) / (len(y) - 1))
+    # the default regressor, as the report uses it, on the same rows
+    default, _ = out_of_fold_scores(space, configs, targets, seed=0)
+    np.testing.assert_allclose(default, report.selection["predictor"]["out_of_fold_scores"])
+    assert np.isnan(out_of_fold_scores(space, configs[:2], targets[:2])[0]).all()  # too few rows to hold one out
+
+
+def test_vectorised_resample_statistics_match_scipy() -> None:
+    from scipy.stats import kendalltau, spearmanr
+
+    from nncf_bootstrapnas.evaluation.ranking import _rho_rows, _tau_b_rows
+
+    rng = np.random.default_rng(1)
+    p, r = rng.integers(0, 4, (40, 7)).astype(float), rng.integers(0, 4, (40, 7)).astype(float)  # many ties
+    ok = (np.ptp(p, axis=1) > 0) & (np.ptp(r, axis=1) > 0)
+    p, r = p[ok], r[ok]
+    np.testing.assert_allclose(_tau_b_rows(p, r), [kendalltau(a, b).statistic for a, b in zip(p, r)], atol=1e-12)
+    np.testing.assert_allclose(_rho_rows(p, r), [spearmanr(a, b).statistic for a, b in zip(p, r)], atol=1e-12)

@@ -4,14 +4,16 @@ A search trusts the supernet's inherited weights to rank subnets; this report ch
 subnets spread over the MACs range. For each subnet it measures the inherited accuracy without and with BN
 recalibration, the accuracy after a short stand-alone fine-tune of the extracted subnet (the reference), MACs, params
 and zero-cost proxies, then reports Kendall tau, Spearman rho, sparse Kendall tau and top-k overlap of every cheap
-signal against the reference. MACs and params are baselines: a proxy that does not beat counting MACs is not worth it.
+signal against the reference, with percentile-bootstrap intervals. MACs and params are baselines: a proxy that does
+not beat counting MACs is not worth it. With a stand-alone reference it also compares the selection mechanisms' final
+picks within MACs budgets (``quality_selection``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +36,14 @@ from .measure import (
     restore_loader_generator,
     top1_accuracy,
 )
-from .ranking import rank_agreement
+from .quality_selection import compare_selection
+from .ranking import bootstrap_ci, rank_agreement
 from .report_io import write_report
 
 logger = logging.getLogger("nncf_bootstrapnas")
 ACCURACY_COLUMNS = ("inherited_acc", "inherited_bn_acc")
+BOOTSTRAP_RESAMPLES = 1000
+CONFIDENCE = 0.95
 
 
 @dataclass
@@ -47,27 +52,30 @@ class QualityReport:
 
     rows: list[dict[str, Any]]
     reference: str
-    correlations: dict[str, dict[str, float]]
+    correlations: dict[str, dict[str, Any]]
     settings: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    selection: dict[str, Any] | None = None  # only with a stand-alone reference (fine-tuning ran)
 
     def tau(self, predictor: str) -> float:
         """Kendall tau of ``predictor`` (e.g. ``"inherited_bn_acc"``, ``"macs"``, ``"proxy:synflow"``)."""
         return self.correlations[predictor]["kendall_tau"]
 
     def to_json(self) -> dict[str, Any]:
-        return json_safe(
-            {
-                "format": "nncf_bootstrapnas.quality_report/1",
-                "reference": self.reference,
-                "settings": self.settings,
-                "correlations": self.correlations,
-                "rows": self.rows,
-                "timings": self.timings,
-                "files": self.files,
-            }
-        )
+        """Format /1 with keys only added (CIs, ``selection``), so older readers still parse it."""
+        data = {
+            "format": "nncf_bootstrapnas.quality_report/1",
+            "reference": self.reference,
+            "settings": self.settings,
+            "correlations": self.correlations,
+            "rows": self.rows,
+            "timings": self.timings,
+            "files": self.files,
+        }
+        if self.selection is not None:
+            data["selection"] = self.selection
+        return json_safe(data)
 
 
 def stratified_subnets(supernet: Any, space: Any, num: int, seed: int = 0, pool: int | None = None) -> list[dict]:
@@ -127,43 +135,25 @@ def quality_options(options: Any = None, **overrides: Any) -> tuple[QualitySecti
     return section, section_of(options if whole else None, SearchSection).num_bn_adaptation_samples
 
 
-def quality_report(
+def _measure(
     supernet: Any,
-    train_loader: Iterable[Any],
-    val_loader: Iterable[Any],
-    options: Any = None,
-    *,
-    space: Any = None,
-    validate_fn: ValidateFn | None = None,
-    seed: int = 0,
-    out_dir: str | Path | None = None,
-    progress: bool = True,
-    config: Any = None,
-    **overrides: Any,
-) -> QualityReport:
-    """Measure MACs-stratified subnets and report how well cheap signals rank them.
-
-    ``options``: a ``QualitySection`` (``cfg.sections.quality``), a loaded ``Config`` (``config=`` is the same
-    argument's older name), a full or bare dict, or None (schema defaults: 8 subnets, 1 epoch, top-3);
-    ``overrides`` change single keys (``num_subnets=4``, ``bn_samples=32``, ``proxies=("naswot",)``).
-    ``finetune_epochs=0`` skips fine-tuning: the BN-recalibrated inherited accuracy becomes the reference.
-    BN adaptation, fine-tuning and the proxies' batch use ``train_loader``; every subnet sees the same samples in the
-    same order. The supernet's weights, BN statistics and active subnet are unchanged afterwards.
-    """
-    q, bn_samples = quality_options(options if options is not None else config, **overrides)
+    space: Any,
+    configs: list[dict],
+    loaders: tuple[Iterable[Any], Iterable[Any]],
+    q: QualitySection,
+    bn_samples: int,
+    validate: ValidateFn,
+    seed: int,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """One row per config; every subnet sees the same training samples in the same order."""
     from nncf_bootstrapnas.registry import ZERO_COST_PROXIES
 
+    train_loader, val_loader = loaders
     proxy_fns = {p: ZERO_COST_PROXIES.get(p) for p in q.proxies}  # checked with the options: no unknown names
-    validate = validate_fn or top1_accuracy
     needs_subnet = bool(proxy_fns) or q.finetune_epochs > 0
-    require(supernet, "quality_report()", _needs(space is None, needs_subnet), space)
-    space = space if space is not None else supernet.search_space
-    start = time.perf_counter()
-    configs = stratified_subnets(supernet, space, q.num_subnets, seed)
-    timings = {"sampling_s": time.perf_counter() - start}
     data_state = loader_generator_state(train_loader)
     proxy_batch = first_batch(train_loader) if proxy_fns else None
-
     rows: list[dict[str, Any]] = []
     with progress_bar("quality report", len(configs), progress) as bar:
         for i, cfg in enumerate(configs):
@@ -188,29 +178,116 @@ def quality_report(
             bar.advance(info=info)
             logger.debug("quality report: %s", info)
     restore_loader_generator(train_loader, data_state)
-    timings["measure_s"] = time.perf_counter() - start - timings["sampling_s"]
+    return rows
 
-    reference = "standalone_acc" if q.finetune_epochs > 0 else "inherited_bn_acc"
+
+def correlations_of(
+    rows: list[dict[str, Any]],
+    reference: str,
+    top_k: int,
+    proxies: Iterable[str],
+    seed: int = 0,
+    bootstrap: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+) -> dict[str, dict[str, Any]]:
+    """Agreement of every cheap signal with ``reference``, with bootstrap intervals of tau and rho (unless
+    ``bootstrap=0``); every signal is resampled with the same seed, so the intervals are paired."""
     ref = [r[reference] for r in rows]
-    columns = [c for c in ACCURACY_COLUMNS if c != reference] + ["macs", "params"]
-    correlations = {c: rank_agreement([r[c] for r in rows], ref, q.top_k, c in ACCURACY_COLUMNS) for c in columns}
-    for p in proxy_fns:
-        correlations[f"proxy:{p}"] = rank_agreement([r["proxies"][p] for r in rows], ref, q.top_k, False)
-    settings = {
+    signals = {c: [r[c] for r in rows] for c in ACCURACY_COLUMNS if c != reference}
+    signals |= {"macs": [r["macs"] for r in rows], "params": [r["params"] for r in rows]}
+    signals |= {f"proxy:{p}": [r["proxies"][p] for r in rows] for p in proxies}
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in signals.items():
+        out[name] = rank_agreement(values, ref, top_k, name in ACCURACY_COLUMNS)
+        if bootstrap > 0:
+            out[name] |= bootstrap_ci(values, ref, bootstrap, confidence, seed)
+    return out
+
+
+def _settings(
+    q: QualitySection,
+    measured: int,
+    bn_samples: int,
+    seed: int,
+    space_size: int,
+    bootstrap: int,
+    confidence: float,
+) -> dict[str, Any]:
+    """What the report ran with, recorded so its numbers can be reproduced."""
+    return {
         "num_subnets": q.num_subnets,
-        "measured_subnets": len(rows),
+        "measured_subnets": measured,
         "finetune_epochs": q.finetune_epochs,
         "finetune_lr": q.finetune_lr,
         "top_k": q.top_k,
         "bn_samples": bn_samples,
-        "proxies": list(proxy_fns),
+        "proxies": list(q.proxies),
         "seed": seed,
-        "search_space_size": int(space.size),
+        "search_space_size": space_size,
+        "bootstrap_resamples": int(bootstrap),
+        "confidence": float(confidence),
     }
-    report = QualityReport(rows, reference, correlations, settings, timings)
+
+
+def _check_analysis(bootstrap: int, confidence: float) -> None:
+    """Fail before measuring (minutes) rather than after it."""
+    if not isinstance(bootstrap, int) or bootstrap < 0:
+        raise ValueError(f"quality_report: bootstrap must be an int >= 0 (0: no intervals), got {bootstrap!r}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"quality_report: confidence must be in (0, 1), got {confidence!r}")
+
+
+def quality_report(
+    supernet: Any,
+    train_loader: Iterable[Any],
+    val_loader: Iterable[Any],
+    options: Any = None,
+    *,
+    space: Any = None,
+    validate_fn: ValidateFn | None = None,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    config: Any = None,
+    bootstrap: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    budgets: Sequence[float] | None = None,
+    **overrides: Any,
+) -> QualityReport:
+    """Measure MACs-stratified subnets and report how well cheap signals rank them.
+
+    ``options``: a ``QualitySection`` (``cfg.sections.quality``), a loaded ``Config`` (``config=`` is the same
+    argument's older name), a full or bare dict, or None (schema defaults: 8 subnets, 1 epoch, top-3);
+    ``overrides`` change single keys (``num_subnets=4``, ``bn_samples=32``, ``proxies=("naswot",)``).
+    ``finetune_epochs=0`` skips fine-tuning: the BN-recalibrated inherited accuracy becomes the reference.
+    BN adaptation, fine-tuning and the proxies' batch use ``train_loader``; every subnet sees the same samples in the
+    same order. The supernet's weights, BN statistics and active subnet are unchanged afterwards.
+    ``bootstrap`` resamples (0: none) give ``confidence`` intervals of tau and rho, seeded by ``seed``. With a
+    stand-alone reference, ``report.selection`` compares the mechanisms' picks within the MACs ``budgets``
+    (default: the 1/3, 2/3 quantiles and the maximum of the measured MACs).
+    """
+    q, bn_samples = quality_options(options if options is not None else config, **overrides)
+    _check_analysis(bootstrap, confidence)
+    validate = validate_fn or top1_accuracy
+    require(supernet, "quality_report()", _needs(space is None, bool(q.proxies) or q.finetune_epochs > 0), space)
+    space = space if space is not None else supernet.search_space
+    start = time.perf_counter()
+    configs = stratified_subnets(supernet, space, q.num_subnets, seed)
+    timings = {"sampling_s": time.perf_counter() - start}
+    loaders = (train_loader, val_loader)
+    rows = _measure(supernet, space, configs, loaders, q, bn_samples, validate, seed, progress)
+    timings["measure_s"] = time.perf_counter() - start - timings["sampling_s"]
+    reference = "standalone_acc" if q.finetune_epochs > 0 else "inherited_bn_acc"
+    correlations = correlations_of(rows, reference, q.top_k, q.proxies, seed, bootstrap, confidence)
+    selection = None
+    if reference == "standalone_acc":
+        selection = compare_selection(rows, space, q.proxies, reference, budgets, seed)
+    settings = _settings(q, len(rows), bn_samples, seed, int(space.size), bootstrap, confidence)
+    timings["analysis_s"] = time.perf_counter() - start - timings["sampling_s"] - timings["measure_s"]
+    report = QualityReport(rows, reference, correlations, settings, timings, selection=selection)
     if out_dir is not None:
         report.files = write_report(report, Path(out_dir))
     return report
 
 
-__all__ = ["QualityReport", "quality_options", "quality_report", "stratified_subnets"]
+__all__ = ["QualityReport", "correlations_of", "quality_options", "quality_report", "stratified_subnets"]

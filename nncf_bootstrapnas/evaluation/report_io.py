@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .quality import QualityReport
 
 STAT_COLUMNS = ("kendall_tau", "spearman_rho", "sparse_kendall_tau", "top_k_overlap", "n")
+CI_COLUMNS = ("kendall_tau", "spearman_rho")  # the statistics with bootstrap intervals
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -22,6 +23,60 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
     return str(value)
+
+
+def stat_cell(stats: dict[str, Any], column: str) -> str:
+    """``0.83 [0.71, 0.91]`` for a statistic with an interval, else the plain value."""
+    ci = stats.get(f"{column}_ci") if column in CI_COLUMNS else None
+    if ci is None:
+        return _fmt(stats.get(column))
+    return f"{_fmt(stats.get(column), 2)} [{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}]"
+
+
+def _pick_cell(pick: dict[str, Any], reference: str) -> str:
+    if pick["index"] is None:
+        return "n/a"
+    regret = "best" if pick["picked_best"] else f"−{_fmt(pick['regret'], 2)}"
+    return f"#{pick['index']}: {_fmt(pick[reference], 2)} ({regret})"
+
+
+def selection_markdown(selection: dict[str, Any]) -> list[str]:
+    """One row per mechanism, one column per MACs budget: the pick, its stand-alone accuracy and its regret."""
+    ref, budgets = selection["reference"], selection["budgets"]
+    head = [f"<= {b['macs_budget'] / 1e6:.3f} MMACs (n = {b['feasible']})" for b in budgets]
+    lines = [
+        "| mechanism | " + " | ".join(head) + " | mean regret | best picks |",
+        "|---|" + "---|" * (len(budgets) + 2),
+        "| *best within budget* | "
+        + " | ".join(f"#{b['best_index']}: {_fmt(b['best_acc'], 2)}" for b in budgets)
+        + " | – | – |",
+    ]
+    for name, summary in selection["summary"].items():
+        cells = []
+        for b in budgets:
+            p = b["picks"][name]
+            cells.append(_pick_cell(p, ref))
+        tail = f"{_fmt(summary['mean_regret'], 2)} | {summary['best_picks']}/{summary['budgets']}"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {tail} |")
+    return lines
+
+
+def _selection_section(report: QualityReport) -> list[str]:
+    sel = report.selection
+    if sel is None:
+        return []
+    pred = sel["predictor"]
+    return [
+        "",
+        "## Selection mechanisms: the final pick within a MACs budget",
+        "",
+        f"Each mechanism picks its highest-scoring subnet with MACs <= budget; cells: `#index: {sel['reference']} "
+        "(−regret)` or `(best)`, regret = best stand-alone accuracy within the budget minus the pick's. `macs` picks the largest "
+        f"subnet that fits; `predictor` is `PredictorSelection` predicting {pred['target']} from the "
+        f"{pred['features']}, scored out of fold ({pred['folds']} folds: no subnet is scored by a model fitted on it).",
+        "",
+        *selection_markdown(sel),
+    ]
 
 
 def to_markdown(report: QualityReport) -> str:
@@ -37,13 +92,15 @@ def to_markdown(report: QualityReport) -> str:
         "",
         "## Rank agreement with the reference",
         "",
-        "MACs and params are baselines: a proxy (or inherited accuracy) that does not beat them adds nothing.",
+        "MACs and params are baselines: a proxy (or inherited accuracy) that does not beat them adds nothing. "
+        + _ci_note(s),
         "",
         "| signal | Kendall tau | Spearman rho | sparse Kendall tau | top-k overlap | n |",
         "|---|---|---|---|---|---|",
     ]
     for name, stats in report.correlations.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(stats.get(c)) for c in STAT_COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(stat_cell(stats, c) for c in STAT_COLUMNS) + " |")
+    lines += _selection_section(report)
     proxies = list(s.get("proxies", []))
     lines += [
         "",
@@ -66,10 +123,20 @@ def to_markdown(report: QualityReport) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Time: sampling {report.timings.get('sampling_s', 0):.1f} s, measuring {report.timings.get('measure_s', 0):.1f} s.",
+        f"Time: sampling {report.timings.get('sampling_s', 0):.1f} s, measuring {report.timings.get('measure_s', 0):.1f} s, "
+        f"analysis {report.timings.get('analysis_s', 0):.1f} s.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _ci_note(settings: dict[str, Any]) -> str:
+    if not settings.get("bootstrap_resamples"):
+        return ""
+    return (
+        f"Brackets: {100 * settings['confidence']:.0f} % percentile-bootstrap intervals over the subnets "
+        f"({settings['bootstrap_resamples']} resamples, seed {settings['seed']}; resamples with a constant side skipped)."
+    )
 
 
 def scatter_png(report: QualityReport, path: Path) -> None:
@@ -121,4 +188,4 @@ def write_report(report: QualityReport, out_dir: Path) -> dict[str, str]:
     return files
 
 
-__all__ = ["scatter_png", "to_markdown", "write_report"]
+__all__ = ["scatter_png", "selection_markdown", "stat_cell", "to_markdown", "write_report"]
