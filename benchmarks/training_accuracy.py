@@ -23,6 +23,7 @@ import ast
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -39,7 +40,11 @@ def schedule(kind: str, epochs_per_stage: int, lr: float) -> list[dict]:
     depth choice open. Every stage restarts its cosine learning rate from ``lr`` (legacy ``init_lr``/``epochs_lr``):
     with one global cosine over all stages, the dimensions opened last would train at almost zero learning rate.
     ``width``: a width-only super-network (no depth, minimum ~4x fewer MACs) trained in one stage with every width
-    open from the start, the channels reorganised by importance first."""
+    open from the start, the channels reorganised by importance first. ``max-only``: the same space with only the
+    maximum trained (one subnet per step): the ablation that tells re-warming the learning rate from interference."""
+    if kind == "max-only":
+        return [{"train_dims": ["width"], "epochs": epochs_per_stage, "epochs_lr": epochs_per_stage, "init_lr": lr,
+                 "width_indicator": 1}]  # fmt: skip
     if kind == "width":
         stage = {"train_dims": ["width"], "epochs": epochs_per_stage, "epochs_lr": epochs_per_stage, "init_lr": lr,
                  "width_indicator": 99, "reorg_weights": True, "bn_adapt": True}  # fmt: skip
@@ -54,6 +59,27 @@ def schedule(kind: str, epochs_per_stage: int, lr: float) -> list[dict]:
         last = dict(stages[-1], width_indicator=99, depth_indicator=99, reorg_weights=False)
         stages.append(last)
     return stages
+
+
+def supernet_config(kind: str, epochs_per_stage: int, lr: float, kd: str, sample: list[int]) -> dict[str, Any]:
+    """The benchmark's config: width 1/0.75/0.5 (min 8) + depth, or width only (``width``/``max-only``), the
+    schedule of :func:`schedule`, KD from the original unless ``kd`` is ``none``."""
+    width_only = kind in ("width", "max-only")
+    training: dict[str, Any] = {
+        "elasticity": {
+            "width": {"min_width": 8, "width_multipliers": [1.0, 0.75, 0.5]},
+            **({"available_elasticity_dims": ["width"]} if width_only else {}),
+        },
+        "batchnorm_adaptation": {"num_bn_adaptation_samples": 512},
+        "schedule": {"list_stage_descriptions": schedule(kind, epochs_per_stage, lr)},
+    }
+    if kd != "none":
+        training["compression"] = [{"algorithm": "knowledge_distillation", "type": kd}]
+    if width_only:
+        training["progressivity_of_elasticity"] = ["width"]
+    if kind == "max-only":
+        training["sampling"] = {"strategy": "single"}
+    return {"input_info": {"sample_size": sample}, "bootstrapNAS": {"training": training}}
 
 
 def build_data(args: argparse.Namespace) -> tuple:
@@ -89,7 +115,7 @@ def main() -> None:
         "--lr", type=float, default=5e-4, help="initial learning rate of every stage (AdamW, cosine per stage)"
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--schedule", choices=("default", "full", "width"), default="default")
+    parser.add_argument("--schedule", choices=("default", "full", "width", "max-only"), default="default")
     parser.add_argument("--epochs-per-stage", type=int, default=1, help="length of every stage of the schedule")
     parser.add_argument("--out", default="outputs/bench_training_accuracy")
     parser.add_argument("--dataset", choices=("digits", "fashion-mnist"), default="digits")
@@ -110,24 +136,7 @@ def main() -> None:
     model, t_pre = pretrained(model, args, data, out)
     pre_acc = evaluate_accuracy(model, test)
 
-    kd = args.kd != "none"
-    config = load_config(
-        {
-            "input_info": {"sample_size": sample},
-            "bootstrapNAS": {
-                "training": {
-                    **({"compression": [{"algorithm": "knowledge_distillation", "type": args.kd}]} if kd else {}),
-                    "elasticity": {
-                        "width": {"min_width": 8, "width_multipliers": [1.0, 0.75, 0.5]},
-                        **({"available_elasticity_dims": ["width"]} if args.schedule == "width" else {}),
-                    },
-                    **({"progressivity_of_elasticity": ["width"]} if args.schedule == "width" else {}),
-                    "batchnorm_adaptation": {"num_bn_adaptation_samples": 512},
-                    "schedule": {"list_stage_descriptions": schedule(args.schedule, args.epochs_per_stage, args.lr)},
-                }
-            },
-        }
-    )
+    config = load_config(supernet_config(args.schedule, args.epochs_per_stage, args.lr, args.kd, sample))
     supernet = create_supernet(model, config)
     fit_train = data.train_loader(num_samples=args.train_subset) if args.train_subset else train
     optimizer = torch.optim.AdamW(supernet.parameters(), lr=args.lr, weight_decay=0.0)

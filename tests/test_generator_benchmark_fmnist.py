@@ -1,0 +1,106 @@
+"""benchmarks/generator_digits.py --dataset fashion-mnist end to end: a tiny untrained supernet artifact and tiny
+Fashion-MNIST IDX files written here (plumbing and report invariants, not accuracy)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nncf_bootstrapnas.data import write_idx
+from nncf_bootstrapnas.data.fashion_mnist import DEFAULT_VAL_SIZE, IDX_FILES
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "generator_digits.py"
+MODEL = {"name": "resnet18", "width": 0.125, "in_channels": 1, "layers": [1, 1, 1, 1]}
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("generator_digits", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def fashion_dir(tmp_path_factory) -> Path:
+    """Uncompressed IDX files: the default 5 000-image validation split plus 200 training images, 20 test images."""
+    folder = tmp_path_factory.mktemp("fmnist")
+    rng = np.random.default_rng(0)
+    n_train, n_test = DEFAULT_VAL_SIZE + 200, 20
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train_labels": (np.arange(n_train) % 10).astype(np.uint8),
+        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "test_labels": (np.arange(n_test) % 10).astype(np.uint8),
+    }
+    for key, array in arrays.items():
+        write_idx(folder / IDX_FILES[key], array)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory) -> Path:
+    """A width-elastic tiny ResNet-18 on 1x28x28 inputs, saved with its factory as ``save_supernet`` does."""
+    from nncf_bootstrapnas import create_supernet, load_config, save_supernet
+    from nncf_bootstrapnas.models import ModelRef, build_model
+
+    config = {
+        "input_info": {"sample_size": [1, 1, 28, 28]},
+        "bootstrapNAS": {
+            "training": {
+                "elasticity": {
+                    "available_elasticity_dims": ["width"],
+                    "width": {"min_width": 4, "width_multipliers": [1.0, 0.5]},
+                }
+            }
+        },
+    }
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = build_model(**MODEL)
+    supernet = create_supernet(model, load_config(config), example_input=(torch.zeros(1, 1, 28, 28),))
+    ref = ModelRef("nncf_bootstrapnas.models:build_model", dict(MODEL))
+    return save_supernet(tmp_path_factory.mktemp("supernet") / "supernet.pth", supernet, model=ref)
+
+
+def test_fashion_mnist_path_reports_satisfaction_accuracy_and_cost(bench, fashion_dir, artifact, tmp_path, capsys):
+    out = tmp_path / "generator.json"
+    summary = bench.main(["--dataset", "fashion-mnist", "--artifact", str(artifact), "--data-root", str(fashion_dir),
+                          "--eval-subset", "40", "--bn-samples", "32", "--search-evals", "8", "--population", "4",
+                          "--generator-rows", "4", "--generator-epochs", "1", "--targets", "3", "--threads", "1",
+                          "--out", str(out)])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "under budget" in printed and "vs one search" in printed
+    assert json.loads(out.read_text())["dataset"] == "fashion-mnist"
+    assert summary["dataset"] == "fashion-mnist" and "40 validation images" in summary["data"]
+    assert summary["supernet"]["artifact"] == str(artifact)
+
+    for block in (summary["generator"], summary["random_configs"], summary["generator_from_search_rows"]):
+        assert 0.0 <= block["fraction_within_band"] <= block["fraction_under_budget"] <= 1.0  # band: under budget
+    assert summary["generator"]["ms_per_generation"] > 0
+    assert summary["generator_train_s"] > 0 and summary["search_s"] > 0
+    assert summary["search_evals"] == 8 and summary["generator_train_over_search"] > 0
+    assert summary["targets"] == 3 and len(summary["rows"]) == 3
+
+    # every accuracy is the search's measurement: the re-measured front equals the search's values
+    assert summary["front_size"] >= 1 and summary["front_rescore_max_abs_diff"] == pytest.approx(0.0, abs=1e-9)
+    for row in summary["rows"]:
+        assert 0.0 <= row["accuracy"] <= 100.0
+        assert row["front_accuracy"] is None or 0.0 <= row["front_accuracy"] <= 100.0
+    gaps = [r["accuracy"] - r["front_accuracy"] for r in summary["rows"] if r["front_accuracy"] is not None]
+    assert summary["budgets_compared"] == len(gaps)
+    if gaps:
+        assert summary["accuracy_gap_vs_front_mean"] == pytest.approx(float(np.mean(gaps)))
+    else:
+        assert summary["accuracy_gap_vs_front_mean"] is None
+
+
+def test_fashion_mnist_needs_an_artifact(bench):
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--dataset", "fashion-mnist"])
