@@ -3,7 +3,6 @@ Fashion-MNIST IDX files written here (plumbing and report invariants, not accura
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,37 +10,23 @@ import numpy as np
 import pytest
 import torch
 
-from nncf_bootstrapnas.data import write_idx
-from nncf_bootstrapnas.data.fashion_mnist import DEFAULT_VAL_SIZE, IDX_FILES
+from nncf_bootstrapnas.data.fashion_mnist import DEFAULT_VAL_SIZE
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "generator_digits.py"
 MODEL = {"name": "resnet18", "width": 0.125, "in_channels": 1, "layers": [1, 1, 1, 1]}
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("generator_digits", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("generator_digits")
 
 
 @pytest.fixture(scope="module")
 def fashion_dir(tmp_path_factory) -> Path:
-    """Uncompressed IDX files: the default 5 000-image validation split plus 200 training images, 20 test images."""
-    folder = tmp_path_factory.mktemp("fmnist")
-    rng = np.random.default_rng(0)
-    n_train, n_test = DEFAULT_VAL_SIZE + 200, 20
-    arrays = {
-        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train_labels": (np.arange(n_train) % 10).astype(np.uint8),
-        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "test_labels": (np.arange(n_test) % 10).astype(np.uint8),
-    }
-    for key, array in arrays.items():
-        write_idx(folder / IDX_FILES[key], array)
-    return folder
+    """Random IDX files: the default 5 000-image validation split plus 200 training images, 20 test images."""
+    from test_cli_data import write_random_fashion
+
+    return write_random_fashion(tmp_path_factory.mktemp("fmnist"), DEFAULT_VAL_SIZE + 200, 20)
 
 
 @pytest.fixture(scope="module")

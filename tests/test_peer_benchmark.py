@@ -3,7 +3,6 @@ detection) without any venv or worker; the slow test runs ``--quick`` when both 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
@@ -14,15 +13,11 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "peer_nncf218.py"
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("peer_nncf218", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("peer_nncf218")
 
 
 @pytest.fixture(scope="module")

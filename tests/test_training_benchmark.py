@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from nncf_bootstrapnas import load_config
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "training_accuracy.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("training_accuracy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("training_accuracy")
 
 
 @pytest.mark.parametrize("kind", ["default", "full", "width", "max-only"])
