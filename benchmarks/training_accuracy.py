@@ -61,9 +61,12 @@ def schedule(kind: str, epochs_per_stage: int, lr: float) -> list[dict]:
     return stages
 
 
-def supernet_config(kind: str, epochs_per_stage: int, lr: float, kd: str, sample: list[int]) -> dict[str, Any]:
+def supernet_config(
+    kind: str, epochs_per_stage: int, lr: float, kd: str, sample: list[int], subnet_loss_weight: float = 1.0
+) -> dict[str, Any]:
     """The benchmark's config: width 1/0.75/0.5 (min 8) + depth, or width only (``width``/``max-only``), the
-    schedule of :func:`schedule`, KD from the original unless ``kd`` is ``none``."""
+    schedule of :func:`schedule`, KD from the original unless ``kd`` is ``none``, the sandwich's other subnets'
+    losses weighted by ``subnet_loss_weight``."""
     width_only = kind in ("width", "max-only")
     training: dict[str, Any] = {
         "elasticity": {
@@ -79,6 +82,8 @@ def supernet_config(kind: str, epochs_per_stage: int, lr: float, kd: str, sample
         training["progressivity_of_elasticity"] = ["width"]
     if kind == "max-only":
         training["sampling"] = {"strategy": "single"}
+    elif subnet_loss_weight != 1.0:
+        training["sampling"] = {"subnet_loss_weight": subnet_loss_weight}
     return {"input_info": {"sample_size": sample}, "bootstrapNAS": {"training": training}}
 
 
@@ -124,6 +129,7 @@ def main() -> None:
     parser.add_argument("--kd", choices=("none", "softmax", "mse"), default="none", help="distil from the original")
     parser.add_argument("--train-subset", type=int, default=None, help="supernet training images (default: all)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--subnet-loss-weight", type=float, default=1.0, help="sampling.subnet_loss_weight")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     kwargs = {k: ast.literal_eval(v) for k, v in (kw.split("=", 1) for kw in args.kw)}
@@ -136,7 +142,9 @@ def main() -> None:
     model, t_pre = pretrained(model, args, data, out)
     pre_acc = evaluate_accuracy(model, test)
 
-    config = load_config(supernet_config(args.schedule, args.epochs_per_stage, args.lr, args.kd, sample))
+    config = load_config(
+        supernet_config(args.schedule, args.epochs_per_stage, args.lr, args.kd, sample, args.subnet_loss_weight)
+    )
     supernet = create_supernet(model, config)
     fit_train = data.train_loader(num_samples=args.train_subset) if args.train_subset else train
     optimizer = torch.optim.AdamW(supernet.parameters(), lr=args.lr, weight_decay=0.0)
@@ -167,6 +175,7 @@ def main() -> None:
         "dataset": args.dataset,
         "measured_on": f"{len(test.dataset)} {'test' if args.dataset != 'digits' else 'validation'} images",
         "kd": args.kd,
+        "subnet_loss_weight": args.subnet_loss_weight,
         "train_subset": args.train_subset,
         "model": args.model,
         "model_kwargs": kwargs,

@@ -31,5 +31,7 @@ def test_max_only_trains_the_maximum_alone(bench):
     assert stage.width_indicator == 1 and tuple(stage.train_dims) == ("width",)
     assert cfg.sections.training.sampling.strategy == "single"
     assert not cfg.sections.training.compression
+    weighted = load_config(bench.supernet_config("width", 1, 1e-3, "none", [1, 1, 28, 28], subnet_loss_weight=0.25))
+    assert weighted.sections.training.sampling.subnet_loss_weight == 0.25
     width = bench.supernet_config("width", 1, 1e-3, "none", [1, 1, 28, 28])["bootstrapNAS"]["training"]
     assert width["schedule"]["list_stage_descriptions"][0]["width_indicator"] > 3  # every width open

@@ -174,3 +174,43 @@ def test_legacy_facade_with_legacy_callbacks(tmp_path):
     assert resumed.training_ctrl.scheduler.current_epoch == 2
     sd = resumed.model.state_dict()
     assert all(torch.equal(sd[k], v) for k, v in supernet.state_dict().items())
+
+
+def _sandwich_step_grads(weight: float, batch) -> tuple[list[torch.Tensor], list[tuple[str, dict]]]:
+    """Gradients of one sandwich step (max, min, one random; no in-place KD) with ``subnet_loss_weight``."""
+    from nncf_bootstrapnas.training.composition import compose
+    from nncf_bootstrapnas.training.steps import train_step
+
+    torch.manual_seed(0)
+    sn = FakeSupernet(bn=False)
+    sampling = {"strategy": "sandwich", "num_random": 1, "inplace_distillation": False, "subnet_loss_weight": weight}
+    composition = compose(sn, fake_config(sampling=sampling), with_training=True)
+    assert composition.controller.sampling.subnet_loss_weight == weight
+    roles = composition.controller.subnets_for_step(0)
+    train_step(composition, batch, 0, F.cross_entropy, torch.optim.SGD(sn.parameters(), lr=0.0), torch.device("cpu"))
+    return [p.grad.clone() for p in sn.parameters()], roles
+
+
+def test_subnet_loss_weight_scales_every_gradient_but_the_maximums():
+    """step gradient = grad(max loss) + weight * grad(the other subnets' losses), checked against the max alone."""
+    batch = next(iter(fake_loaders(n=8, batch=8)[0]))
+    full, roles = _sandwich_step_grads(1.0, batch)
+    scaled, same_roles = _sandwich_step_grads(0.25, batch)
+    assert [r for r, _ in roles] == ["max", "min", "random"] and roles == same_roles
+    torch.manual_seed(0)
+    alone = FakeSupernet(bn=False)
+    F.cross_entropy(alone(batch[0]), batch[1]).backward()  # the maximum subnet is active by default
+    for g1, gw, gmax in zip(full, scaled, (p.grad for p in alone.parameters())):
+        others = (g1 - gw) / 0.75
+        torch.testing.assert_close(g1 - others, gmax, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(gw, gmax + 0.25 * others, rtol=1e-4, atol=1e-6)
+    assert any(not torch.allclose(a, b) for a, b in zip(full, scaled))
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, -0.1, True, "0.5"])
+def test_subnet_loss_weight_is_checked_at_load(bad):
+    from nncf_bootstrapnas import load_config
+    from nncf_bootstrapnas.config import ConfigError
+
+    with pytest.raises(ConfigError, match="sampling.subnet_loss_weight"):
+        load_config(fake_config(sampling={"strategy": "sandwich", "subnet_loss_weight": bad}))

@@ -129,6 +129,7 @@ class SamplingSection(Section):
     num_random: int
     inplace_distillation: bool
     distillation_temperature: float
+    subnet_loss_weight: float
 
 
 @dataclass(frozen=True)

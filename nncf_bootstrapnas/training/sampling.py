@@ -28,11 +28,12 @@ class SamplingSettings:
     inplace_distillation: bool = True
     distillation_temperature: float = 1.0
     seed: int = 0
+    subnet_loss_weight: float = 1.0
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None, seed: int | None) -> SamplingSettings:
         section = dict(section or {})
-        allowed = ("strategy", "num_random", "inplace_distillation", "distillation_temperature")
+        allowed = ("strategy", "num_random", "inplace_distillation", "distillation_temperature", "subnet_loss_weight")
         unknown = sorted(set(section) - set(allowed))
         if unknown:
             raise ConfigError(f"{_PATH}.{unknown[0]}", f"unknown key; allowed: {', '.join(allowed)}", unknown[0])
@@ -50,10 +51,13 @@ class SamplingSettings:
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature <= 0:
             reason = f"{temperature!r} must be a positive number"
             raise ConfigError(f"{_PATH}.distillation_temperature", reason, temperature)
+        weight = section.get("subnet_loss_weight", cls.subnet_loss_weight)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1:
+            raise ConfigError(f"{_PATH}.subnet_loss_weight", f"{weight!r} must be a number in (0, 1]", weight)
         seed = 0 if seed is None else seed
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ConfigError("bootstrapNAS.training.seed", f"{seed!r} must be an integer >= 0", seed)
-        return cls(strategy, num_random, inplace, float(temperature), seed)
+        return cls(strategy, num_random, inplace, float(temperature), seed, subnet_loss_weight=float(weight))
 
     @property
     def subnets_per_step(self) -> int:
@@ -66,6 +70,7 @@ class SamplingSettings:
             "inplace_distillation": self.inplace_distillation,
             "distillation_temperature": self.distillation_temperature,
             "seed": self.seed,
+            "subnet_loss_weight": self.subnet_loss_weight,
         }
 
 

@@ -41,6 +41,7 @@ def train_step(
 
     The maximum subnet learns from the targets; with in-place distillation the others learn from its detached soft
     outputs. The controllers' losses (knowledge distillation from the original model) are added to every subnet's.
+    Every subnet's loss but the maximum's is weighted by ``sampling.subnet_loss_weight`` (1: plain sum).
     """
     ctrl, supernet, model = composition.controller, composition.supernet, composition.model
     settings = ctrl.sampling
@@ -57,7 +58,7 @@ def train_step(
         else:
             task = inplace_distillation_loss(out, teacher_out, settings.distillation_temperature)
         loss = task + composition.compression_loss()
-        loss.backward()
+        (loss if role == "max" else settings.subnet_loss_weight * loss).backward()
         if role == "max" and settings.strategy == "sandwich":
             teacher_out = _detach(out)
         stats[f"loss_{role}"] = stats.get(f"loss_{role}", 0.0) + float(loss.detach())
