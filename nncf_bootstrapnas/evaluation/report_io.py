@@ -52,10 +52,7 @@ def selection_markdown(selection: dict[str, Any]) -> list[str]:
         + " | – | – |",
     ]
     for name, summary in selection["summary"].items():
-        cells = []
-        for b in budgets:
-            p = b["picks"][name]
-            cells.append(_pick_cell(p, ref))
+        cells = [_pick_cell(b["picks"][name], ref) for b in budgets]
         tail = f"{_fmt(summary['mean_regret'], 2)} | {summary['best_picks']}/{summary['budgets']}"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {tail} |")
     return lines

@@ -51,9 +51,7 @@ class SamplingSettings:
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature <= 0:
             reason = f"{temperature!r} must be a positive number"
             raise ConfigError(f"{_PATH}.distillation_temperature", reason, temperature)
-        weight = section.get("subnet_loss_weight", cls.subnet_loss_weight)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1:
-            raise ConfigError(f"{_PATH}.subnet_loss_weight", f"{weight!r} must be a number in (0, 1]", weight)
+        weight = section.get("subnet_loss_weight", cls.subnet_loss_weight)  # (0, 1]: checked by the schema at load
         seed = 0 if seed is None else seed
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ConfigError("bootstrapNAS.training.seed", f"{seed!r} must be an integer >= 0", seed)

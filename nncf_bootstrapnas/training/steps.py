@@ -58,7 +58,8 @@ def train_step(
         else:
             task = inplace_distillation_loss(out, teacher_out, settings.distillation_temperature)
         loss = task + composition.compression_loss()
-        (loss if role == "max" else settings.subnet_loss_weight * loss).backward()
+        weight = 1.0 if role == "max" else settings.subnet_loss_weight
+        (loss if weight == 1.0 else weight * loss).backward()
         if role == "max" and settings.strategy == "sandwich":
             teacher_out = _detach(out)
         stats[f"loss_{role}"] = stats.get(f"loss_{role}", 0.0) + float(loss.detach())
