@@ -62,15 +62,21 @@ def schedule(kind: str, epochs_per_stage: int, lr: float) -> list[dict]:
 
 
 def supernet_config(
-    kind: str, epochs_per_stage: int, lr: float, kd: str, sample: list[int], subnet_loss_weight: float = 1.0
+    kind: str,
+    epochs_per_stage: int,
+    lr: float,
+    kd: str,
+    sample: list[int],
+    subnet_loss_weight: float = 1.0,
+    width_multipliers: tuple[float, ...] = (1.0, 0.75, 0.5),
 ) -> dict[str, Any]:
-    """The benchmark's config: width 1/0.75/0.5 (min 8) + depth, or width only (``width``/``max-only``), the
+    """The benchmark's config: width multipliers (default 1/0.75/0.5, min 8) + depth, or width only (``width``/``max-only``), the
     schedule of :func:`schedule`, KD from the original unless ``kd`` is ``none``, the sandwich's other subnets'
     losses weighted by ``subnet_loss_weight``."""
     width_only = kind in ("width", "max-only")
     training: dict[str, Any] = {
         "elasticity": {
-            "width": {"min_width": 8, "width_multipliers": [1.0, 0.75, 0.5]},
+            "width": {"min_width": 8, "width_multipliers": list(width_multipliers)},
             **({"available_elasticity_dims": ["width"]} if width_only else {}),
         },
         "batchnorm_adaptation": {"num_bn_adaptation_samples": 512},
@@ -130,6 +136,9 @@ def main() -> None:
     parser.add_argument("--train-subset", type=int, default=None, help="supernet training images (default: all)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--subnet-loss-weight", type=float, default=1.0, help="sampling.subnet_loss_weight")
+    parser.add_argument(
+        "--width-multipliers", default="1.0,0.75,0.5", help="elasticity.width.width_multipliers, comma-separated"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     kwargs = {k: ast.literal_eval(v) for k, v in (kw.split("=", 1) for kw in args.kw)}
@@ -143,7 +152,15 @@ def main() -> None:
     pre_acc = evaluate_accuracy(model, test)
 
     config = load_config(
-        supernet_config(args.schedule, args.epochs_per_stage, args.lr, args.kd, sample, args.subnet_loss_weight)
+        supernet_config(
+            args.schedule,
+            args.epochs_per_stage,
+            args.lr,
+            args.kd,
+            sample,
+            args.subnet_loss_weight,
+            tuple(float(v) for v in args.width_multipliers.split(",")),
+        )
     )
     supernet = create_supernet(model, config)
     fit_train = data.train_loader(num_samples=args.train_subset) if args.train_subset else train
@@ -176,6 +193,7 @@ def main() -> None:
         "measured_on": f"{len(test.dataset)} {'test' if args.dataset != 'digits' else 'validation'} images",
         "kd": args.kd,
         "subnet_loss_weight": args.subnet_loss_weight,
+        "width_multipliers": args.width_multipliers,
         "train_subset": args.train_subset,
         "model": args.model,
         "model_kwargs": kwargs,

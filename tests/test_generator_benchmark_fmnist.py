@@ -69,6 +69,9 @@ def test_fashion_mnist_path_reports_satisfaction_accuracy_and_cost(bench, fashio
     for block in (summary["generator"], summary["random_configs"], summary["generator_from_search_rows"]):
         assert 0.0 <= block["fraction_within_band"] <= block["fraction_under_budget"] <= 1.0  # band: under budget
     assert summary["generator"]["ms_per_generation"] > 0
+    strict = summary["generator_strict"]
+    assert strict["fraction_under_budget"] == 1.0  # stepped down until the exact MACs meet every budget
+    assert 0.0 <= strict["fraction_within_band"] <= 1.0 and strict["ms_per_generation"] > 0
     assert summary["generator_train_s"] > 0 and summary["search_s"] > 0
     assert summary["search_evals"] == 8 and summary["generator_train_over_search"] > 0
     assert summary["targets"] == 3 and len(summary["rows"]) == 3
