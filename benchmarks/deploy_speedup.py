@@ -67,6 +67,8 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
                            "batch_size": args.bench_batch}  # fmt: skip
     if args.ov_threads:
         config["benchmark"]["num_threads"] = args.ov_threads
+    if args.inference_precision:
+        config["benchmark"]["inference_precision"] = args.inference_precision
     return config
 
 
@@ -135,6 +137,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bench-batch", type=int, default=1, help="benchmark batch (tiny models are overhead-bound at 1)")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--ov-threads", type=int, default=None, help="OpenVINO inference threads (default: OpenVINO's)")
+    p.add_argument(
+        "--inference-precision",
+        choices=("f32", "bf16", "f16"),
+        default=None,
+        help="OpenVINO precision hint of every benchmarked model (default: the device's; bf16 on AMX CPUs)",
+    )
     p.add_argument("--no-qat", action="store_true", help="train without quantization; INT8 by nncf.quantize")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")

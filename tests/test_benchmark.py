@@ -63,6 +63,16 @@ def test_benchmark_batch_threads_precision_are_applied(ir_path):
     assert result.runtime_precisions.get("f32", 0) >= 4  # 3 convs + 1 linear executed in f32
 
 
+def test_benchmark_precision_from_the_config_section(ir_path):
+    from nncf_bootstrapnas import load_config
+
+    section = load_config({"benchmark": {"inference_precision": "f32", "time_budget_s": 0.1}}).sections.benchmark
+    assert section.inference_precision == "f32"
+    assert load_config({}).sections.benchmark.inference_precision is None  # absent: the device's default
+    result = benchmark(ir_path, SHAPE, section, warmup_iters=1, mode="latency")
+    assert result.settings["latency"]["INFERENCE_PRECISION_HINT"] == "f32"
+
+
 def test_benchmark_fp16_compressed_ir_records_weights_precision(tmp_path):
     sig = {"op": "Conv2d", "in": 3, "out": 8, "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]}
     sig |= {"dilation": [1, 1], "groups": 1, "bias": True, "input": list(SHAPE)}

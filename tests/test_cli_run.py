@@ -85,10 +85,13 @@ def test_stage_subcommands_on_the_run_outputs(tiny_run, tmp_path):
     proc, out, config = tiny_run
     assert proc.returncode == 0
     ckpt = str(out / "checkpoints" / "supernet.pth")
-    bench = cli("benchmark", "--config", str(config), "--output-dir", str(out), "--time-budget", "0.2")
+    bench = cli("benchmark", "--config", str(config), "--output-dir", str(out), "--time-budget", "0.2",
+                "--inference-precision", "f32")  # fmt: skip
     assert bench.returncode == 0, bench.stderr
-    rows = json.loads((out / "benchmark_report.json").read_text())["models"]
+    report = json.loads((out / "benchmark_report.json").read_text())
+    rows = report["models"]
     assert len(rows) == 4 and all(r["throughput_fps"] > 0 for r in rows)
+    assert report["benchmark_settings"]["inference precision"] == "f32"
     assert len(json.loads((out / "report.json").read_text())["models"]) == 4  # the run's report is kept
 
     exp = cli("export", "--config", str(config), "--checkpoint", ckpt, "--subnet", "min", "--no-original",

@@ -201,6 +201,7 @@ class BenchmarkSection(Section):
     warmup_iters: int
     num_threads: int | None
     batch_size: int
+    inference_precision: str | None
 
 
 @dataclass(frozen=True)

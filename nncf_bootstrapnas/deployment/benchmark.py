@@ -245,8 +245,8 @@ def benchmark(
 
     ``options``: a ``BenchmarkSection`` (``cfg.sections.benchmark``), a loaded ``Config``, a full or bare dict, or
     None (schema defaults); ``overrides`` change single keys (``device``, ``time_budget_s``, ``warmup_iters``,
-    ``batch_size``, ``num_threads``). ``inference_precision=None`` keeps the device default (recorded in
-    ``settings``); pass "f32" to force FP32 math. ``progress=None`` shows a progress bar when a mode runs for 2 s or
+    ``batch_size``, ``num_threads``, ``inference_precision``). ``inference_precision`` None (and none in the
+    options) keeps the device default (recorded in ``settings``); "f32" forces FP32 math. ``progress=None`` shows a progress bar when a mode runs for 2 s or
     more.
     """
     import openvino as ov
@@ -256,6 +256,7 @@ def benchmark(
     opts = opts.replace(**changes) if changes else opts
     device, time_budget_s, warmup_iters = opts.device, float(opts.time_budget_s), opts.warmup_iters
     batch_size, num_threads = opts.batch_size, opts.num_threads
+    inference_precision = inference_precision or opts.inference_precision
     modes = (mode,) if isinstance(mode, str) else tuple(mode)
     if not modes or any(m not in MODES for m in modes):
         raise ValueError(f"mode={mode!r}; allowed: any of {MODES}")

@@ -20,6 +20,12 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--time-budget", type=positive(float), default=None, help="seconds per model and mode (overrides config)"
     )
+    p.add_argument(
+        "--inference-precision",
+        choices=("f32", "bf16", "f16"),
+        default=None,
+        help="OpenVINO INFERENCE_PRECISION_HINT (overrides config; default: the device's, e.g. bf16 on AMX CPUs)",
+    )
     p.add_argument("--input-shape", default=None, help="e.g. 1,3,32,32 (default: the IR's own, batch from config)")
     p.set_defaults(handler=execute)
 
@@ -53,6 +59,8 @@ def execute(args: argparse.Namespace) -> int:
     cfg = session.config.sections.benchmark
     if args.time_budget:
         cfg = cfg.replace(time_budget_s=args.time_budget)
+    if args.inference_precision:
+        cfg = cfg.replace(inference_precision=args.inference_precision)
     session.report.dataset = "none (benchmark on random inputs; no accuracy measured)"
     for i, path in enumerate(models):
         label = f"{path.parent.parent.name}/{path.parent.name}"
