@@ -75,6 +75,32 @@ def reference_model() -> Callable[..., nn.Module]:
     return make
 
 
+TINY_FMNIST_MODEL = {"name": "resnet18", "width": 0.125, "in_channels": 1, "layers": [1, 1, 1, 1]}
+
+
+@pytest.fixture(scope="session")
+def tiny_fmnist_artifact(tmp_path_factory) -> Path:
+    """An untrained width-elastic tiny ResNet-18 on 1x28x28 inputs (widths 1/0.5), saved as ``save_supernet`` does
+    with its factory and its original: what the Fashion-MNIST benchmark scripts load with ``--artifact``."""
+    from nncf_bootstrapnas import create_supernet, load_config, save_supernet
+    from nncf_bootstrapnas.models import ModelRef, build_model
+
+    width = {"min_width": 4, "width_multipliers": [1.0, 0.5]}
+    config = {
+        "input_info": {"sample_size": [1, 1, 28, 28]},
+        "bootstrapNAS": {"training": {"elasticity": {"available_elasticity_dims": ["width"], "width": width}}},
+    }
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = build_model(**TINY_FMNIST_MODEL).eval()
+    original = build_model(**TINY_FMNIST_MODEL)
+    original.load_state_dict(model.state_dict())
+    supernet = create_supernet(model, load_config(config), example_input=(torch.zeros(1, 1, 28, 28),))
+    ref = ModelRef("nncf_bootstrapnas.models:build_model", dict(TINY_FMNIST_MODEL))
+    path = tmp_path_factory.mktemp("supernet") / "supernet.pth"
+    return save_supernet(path, supernet, model=ref, original=original, meta={"benchmark": "tests"})
+
+
 # ---- tiers ------------------------------------------------------------------------------------------------------------
 # `make test-unit` deselects the `integration` tests: those that start child processes, or train, export and measure
 # real models for seconds each (chosen from `make test --durations=0`). Test modules mark their own; the tests of modules owned elsewhere are listed here by

@@ -5,46 +5,15 @@ A tiny untrained ResNet on random Fashion-MNIST IDX files: plumbing and report i
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-import torch
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
-MODEL = {"name": "resnet18", "width": 0.125, "in_channels": 1, "layers": [1, 1, 1, 1]}
 N_TEST = 40
 
 
-@pytest.fixture(scope="module")
-def artifact(tmp_path_factory) -> Path:
-    """A width-elastic tiny ResNet-18 saved with its factory and its original, as training_accuracy.py saves it."""
-    from nncf_bootstrapnas import create_supernet, load_config, save_supernet
-    from nncf_bootstrapnas.models import ModelRef, build_model
-
-    config = {
-        "input_info": {"sample_size": [1, 1, 28, 28]},
-        "bootstrapNAS": {
-            "training": {
-                "elasticity": {
-                    "available_elasticity_dims": ["width"],
-                    "width": {"min_width": 4, "width_multipliers": [1.0, 0.5]},
-                }
-            }
-        },
-    }
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = build_model(**MODEL).eval()
-    original = build_model(**MODEL)
-    original.load_state_dict(model.state_dict())
-    supernet = create_supernet(model, load_config(config), example_input=(torch.zeros(1, 1, 28, 28),))
-    ref = ModelRef("nncf_bootstrapnas.models:build_model", dict(MODEL))
-    folder = tmp_path_factory.mktemp("supernet")
-    return save_supernet(folder / "supernet.pth", supernet, model=ref, original=original, meta={"benchmark": "test"})
-
-
-def test_artifact_run_skips_training_and_reports_test_accuracy(load_benchmark, artifact, tmp_path):
+def test_artifact_run_skips_training_and_reports_test_accuracy(load_benchmark, tiny_fmnist_artifact, tmp_path):
     from test_cli_data import write_random_fashion
 
     from nncf_bootstrapnas.report import read_report
@@ -53,7 +22,7 @@ def test_artifact_run_skips_training_and_reports_test_accuracy(load_benchmark, a
     data = write_random_fashion(tmp_path / "fmnist", 240, N_TEST)
     out = tmp_path / "run"
     argv = ["--dataset", "fashion-mnist", "--data", str(data), "--model", "resnet18",
-            "--model-params", json.dumps({"in_channels": 1}), "--artifact", str(artifact), "--no-qat",
+            "--model-params", json.dumps({"in_channels": 1}), "--artifact", str(tiny_fmnist_artifact), "--no-qat",
             "--num-evals", "4", "--population", "2", "--eval-subset", "20", "--bn-samples", "16",
             "--max-candidates", "1", "--acc-delta", "100", "--time-budget", "0.2", "--no-progress",
             "--output-dir", str(out)]  # fmt: skip

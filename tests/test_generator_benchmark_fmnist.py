@@ -8,11 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from nncf_bootstrapnas.data.fashion_mnist import DEFAULT_VAL_SIZE
 
-MODEL = {"name": "resnet18", "width": 0.125, "in_channels": 1, "layers": [1, 1, 1, 1]}
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -29,34 +27,12 @@ def fashion_dir(tmp_path_factory) -> Path:
     return write_random_fashion(tmp_path_factory.mktemp("fmnist"), DEFAULT_VAL_SIZE + 200, 20)
 
 
-@pytest.fixture(scope="module")
-def artifact(tmp_path_factory) -> Path:
-    """A width-elastic tiny ResNet-18 on 1x28x28 inputs, saved with its factory as ``save_supernet`` does."""
-    from nncf_bootstrapnas import create_supernet, load_config, save_supernet
-    from nncf_bootstrapnas.models import ModelRef, build_model
-
-    config = {
-        "input_info": {"sample_size": [1, 1, 28, 28]},
-        "bootstrapNAS": {
-            "training": {
-                "elasticity": {
-                    "available_elasticity_dims": ["width"],
-                    "width": {"min_width": 4, "width_multipliers": [1.0, 0.5]},
-                }
-            }
-        },
-    }
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = build_model(**MODEL)
-    supernet = create_supernet(model, load_config(config), example_input=(torch.zeros(1, 1, 28, 28),))
-    ref = ModelRef("nncf_bootstrapnas.models:build_model", dict(MODEL))
-    return save_supernet(tmp_path_factory.mktemp("supernet") / "supernet.pth", supernet, model=ref)
-
-
-def test_fashion_mnist_path_reports_satisfaction_accuracy_and_cost(bench, fashion_dir, artifact, tmp_path, capsys):
+def test_fashion_mnist_path_reports_satisfaction_accuracy_and_cost(
+    bench, fashion_dir, tiny_fmnist_artifact, tmp_path, capsys
+):
     out = tmp_path / "generator.json"
-    summary = bench.main(["--dataset", "fashion-mnist", "--artifact", str(artifact), "--data-root", str(fashion_dir),
+    summary = bench.main(["--dataset", "fashion-mnist", "--artifact", str(tiny_fmnist_artifact),
+                          "--data-root", str(fashion_dir),
                           "--eval-subset", "40", "--bn-samples", "32", "--search-evals", "8", "--population", "4",
                           "--generator-rows", "4", "--generator-epochs", "1", "--targets", "3", "--threads", "1",
                           "--out", str(out)])  # fmt: skip
@@ -64,7 +40,7 @@ def test_fashion_mnist_path_reports_satisfaction_accuracy_and_cost(bench, fashio
     assert "under budget" in printed and "vs one search" in printed
     assert json.loads(out.read_text())["dataset"] == "fashion-mnist"
     assert summary["dataset"] == "fashion-mnist" and "40 validation images" in summary["data"]
-    assert summary["supernet"]["artifact"] == str(artifact)
+    assert summary["supernet"]["artifact"] == str(tiny_fmnist_artifact)
 
     for block in (summary["generator"], summary["random_configs"], summary["generator_from_search_rows"]):
         assert 0.0 <= block["fraction_within_band"] <= block["fraction_under_budget"] <= 1.0  # band: under budget
