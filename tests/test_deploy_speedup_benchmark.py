@@ -8,11 +8,12 @@ import json
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 N_TEST = 40
 
 
+@pytest.mark.slow
 def test_artifact_run_skips_training_and_reports_test_accuracy(load_benchmark, tiny_fmnist_artifact, tmp_path):
     from test_cli_data import write_random_fashion
 
@@ -36,3 +37,41 @@ def test_artifact_run_skips_training_and_reports_test_accuracy(load_benchmark, t
         (note,) = [n for n in row.notes if n.startswith("test split:")]
         assert f"({N_TEST} images, OpenVINO CPU)" in note
         assert row.throughput_fps and row.throughput_fps > 0
+
+
+class _Exported:
+    """An export report stand-in: the original at 90 %, the subnet's INT8 accuracy a step function of its MACs."""
+
+    def __init__(self, macs: int, threshold: int) -> None:
+        from nncf_bootstrapnas.report import ModelRow
+
+        self.rows = {
+            "original_fp32": ModelRow("original_fp32", "original FP32", "FP32", accuracy=90.0, path="o.xml"),
+            "original_int8": ModelRow("original_int8", "original INT8", "INT8", accuracy=89.9, path="o8.xml"),
+            "subnet_int8": ModelRow(
+                "subnet_int8", "s", "INT8", accuracy=89.5 if macs >= threshold else 88.0, macs=macs, path=f"s{macs}.xml"
+            ),  # fmt: skip
+        }
+
+    def row(self, key: str):
+        return self.rows[key]
+
+
+@pytest.mark.parametrize("threshold", [1, 7, 13, 31, 99])
+def test_bisection_finds_the_smallest_qualifying_candidate(load_benchmark, threshold):
+    bench = load_benchmark("deploy_speedup")
+    pool = [{"index": i, "config": {}, "values": {"macs": m}} for i, m in enumerate(range(1, 33))]  # 32 candidates
+    calls = []
+
+    def export(i, row, original):
+        calls.append((i, row["values"]["macs"], original))
+        return _Exported(row["values"]["macs"], threshold)
+
+    base, base_int8, chosen = bench.bisect_candidates(pool, export, budget=6, delta=1.0)
+    assert base.key == "original_fp32" and base_int8.key == "original_int8"
+    assert [c[2] for c in calls] == [True] + [False] * (len(calls) - 1)  # the original exported once
+    assert len(calls) <= 6
+    if threshold > 32:
+        assert chosen is None
+    else:
+        assert chosen.macs == threshold and chosen.label == f"subnet #{threshold - 1} INT8"
