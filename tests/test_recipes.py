@@ -54,3 +54,18 @@ def test_lite0_recipe_budgets_are_the_documented_ones():
     assert len(budgets) >= 8, budgets
     assert {key: lookup(config, key) for key in budgets} == budgets
     assert "examples/configs/fashion_mnist_efficientnet_lite0.json" in text and "make recipe-lite0" in text
+
+
+def test_resnet18_width_recipe_is_the_measured_benchmark_config(load_benchmark):
+    """examples/configs/fashion_mnist_resnet18_width.json trains what benchmarks/training_accuracy.py measured
+    (docs/benchmarks.md: max +0.06, min -2.48 at 3.2x): same elasticity, stage, KD and loss weight."""
+    bench = load_benchmark("training_accuracy")
+    shipped = load_config(ROOT / "examples" / "configs" / "fashion_mnist_resnet18_width.json")
+    measured = load_config(bench.supernet_config("width", 2, 5e-4, "softmax", [1, 1, 28, 28], 0.25, (1.0, 0.775, 0.55)))
+    a, b = shipped.sections.training, measured.sections.training
+    assert a.elasticity == b.elasticity and a.sampling == b.sampling and a.compression == b.compression
+    (stage,), (ref,) = a.stages, b.stages
+    assert stage.replace(width_indicator=ref.width_indicator) == ref
+    assert stage.width_indicator >= len(a.elasticity.width.width_multipliers)  # every width open, as measured
+    assert shipped["model_params"] == {"width": 0.25, "in_channels": 1} and shipped["dataset"] == "fashion-mnist"
+    assert shipped["benchmark"]["inference_precision"] == "f32"
