@@ -83,6 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", help="folder of the Fashion-MNIST IDX files (default: Debian's)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    # the workers run in other directories: every path they are handed must be absolute
+    for key in ("out", "peer_venv", "ours_venv", "weights"):
+        if getattr(args, key) is not None:
+            setattr(args, key, getattr(args, key).resolve())
+    if args.data_root:
+        args.data_root = str(Path(args.data_root).resolve())
     budget = dict(QUICK if args.quick else FULL)
     for key in budget:
         value = getattr(args, key, None)

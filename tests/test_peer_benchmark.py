@@ -39,6 +39,14 @@ def test_quick_budget_and_overrides(bench):
     assert bench.parse_args([]).budget["val_images"] >= 2000  # the full budget measures on >= 2000 images
 
 
+def test_relative_paths_are_made_absolute_for_the_workers(bench, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = bench.parse_args(["--out", "runs/peer", "--peer-venv", "v", "--weights", "w.pth", "--data-root", "d"])
+    assert args.out == tmp_path / "runs" / "peer" and args.peer_venv == tmp_path / "v"
+    assert args.weights == tmp_path / "w.pth" and args.data_root == str(tmp_path / "d")
+    assert args.ours_venv.is_absolute()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
