@@ -81,7 +81,7 @@ def cli(*args: Any) -> None:
     subprocess.run(command, check=True, cwd=ROOT)
 
 
-def candidates(result: Any, ref_acc: float, limit: int, delta: float = 1.0) -> list[dict[str, Any]]:
+def candidates(result: Any, ref_acc: float, delta: float = 1.0) -> list[dict[str, Any]]:
     """Measured subnets within ``delta`` points of ref_acc in the search, fewest MACs first (legacy best first)."""
     rows = [r for r in result.rows if r["feasible"] and r["values"]["accuracy"] >= ref_acc - delta]
     rows.sort(key=lambda r: (r["values"]["macs"], -r["values"]["accuracy"], r["index"]))
@@ -91,7 +91,7 @@ def candidates(result: Any, ref_acc: float, limit: int, delta: float = 1.0) -> l
         if key not in seen:
             seen.add(key)
             out.append(r)
-    return out[:limit]
+    return out
 
 
 def export_candidate(common: list[Any], supernet: Path, out: Path, i: int, row: dict[str, Any], original: bool) -> Any:
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = SearchResult.from_json(out / "search" / "search_result.json")
     ref_acc = float(result.ref_acc)  # the original's FP32 accuracy, as the search measured it
-    pool = candidates(result, ref_acc, len(result.rows), args.acc_delta)
+    pool = candidates(result, ref_acc, args.acc_delta)
     export = functools.partial(export_candidate, common + data, supernet, out)
     base, base_int8, chosen = bisect_candidates(pool, export, args.max_candidates, args.acc_delta)
     if base is None:
