@@ -272,8 +272,9 @@ def test_split_accuracy(config: dict[str, Any], report: Any, args: argparse.Name
     module = resolve_data(load_config(config), ModelRef.from_json(report.model["spec"]), args.seed).module
     if "test" not in module.splits:
         return
+    loader = module.test_loader(batch_size=256)  # one loader for every row
     for row in report.models:
-        acc, n = ir_accuracy(row.path, module.test_loader(batch_size=256), "CPU")
+        acc, n = ir_accuracy(row.path, loader, "CPU")
         row.notes.append(f"test split: {acc:.2f}% ({n} images, OpenVINO CPU)")
         print(f"{row.label}: {acc:.2f}% on the test split ({n} images)", flush=True)
 
