@@ -101,6 +101,24 @@ def test_stage_subcommands_on_the_run_outputs(tiny_run, tmp_path):
     assert [r["key"] for r in rows] == ["subnet_fp32", "subnet_int8"]
     assert rows[0]["accuracy"] is not None
 
+    tuned = tmp_path / "tuned.json"  # export.finetune_epochs: the subnet is fine-tuned first, the original is not
+    tuned.write_text(json.dumps({**TINY, "export": {**TINY["export"], "finetune_epochs": 1}}))
+    exp = cli("export", "--config", str(tuned), "--checkpoint", ckpt, "--subnet", "min", "--train-subset", "64",
+              "--output-dir", str(tmp_path / "tuned"))  # fmt: skip
+    assert exp.returncode == 0, exp.stderr
+    notes = {
+        r["key"]: " ".join(r["notes"])
+        for r in json.loads((tmp_path / "tuned" / "export_report.json").read_text())["models"]
+    }
+    assert "fine-tuned 1 epoch(s) on 64 training images" in notes["subnet_fp32"] and "distilled" in notes["subnet_int8"]
+    assert "fine-tuned" not in notes["original_fp32"] + notes["original_int8"]
+    exp = cli("export", "--config", str(tuned), "--checkpoint", ckpt, "--subnet", "min", "--train-subset", "64",
+              "--no-original", "--output-dir", str(tmp_path / "tuned_alone"))  # fmt: skip
+    assert exp.returncode == 0, exp.stderr
+    rows = json.loads((tmp_path / "tuned_alone" / "export_report.json").read_text())["models"]
+    assert [r["key"] for r in rows] == ["subnet_fp32", "subnet_int8"]
+    assert "distilled from the original" in " ".join(rows[0]["notes"])  # the stored original teaches, unexported
+
     srch = cli("search", "--config", str(config), "--checkpoint", ckpt, "--num-evals", "3",
                "--output-dir", str(tmp_path / "search"))  # fmt: skip
     assert srch.returncode == 0, srch.stderr

@@ -69,3 +69,4 @@ def test_resnet18_width_recipe_is_the_measured_benchmark_config(load_benchmark):
     assert stage.width_indicator >= len(a.elasticity.width.width_multipliers)  # every width open, as measured
     assert shipped["model_params"] == {"width": 0.25, "in_channels": 1} and shipped["dataset"] == "fashion-mnist"
     assert shipped["benchmark"]["inference_precision"] == "f32"
+    assert shipped.sections.export.finetune_epochs == 2  # the deployed subnet is fine-tuned, as measured

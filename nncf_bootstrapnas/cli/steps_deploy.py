@@ -74,9 +74,10 @@ def _example(model: Any, data: StageData) -> tuple[Any, ...]:
 
 def export_original_and_subnet(
     session: Session, original: Any, supernet: Any, subnet: dict[str, Any] | None, data: StageData,
-    subnet_label: str = "best subnet",
+    subnet_label: str = "best subnet", teacher: Any = None,
 ) -> None:  # fmt: skip
-    """Both exports of the headline table; the subnet gets the BN adaptation the search measured it with."""
+    """Both exports of the headline table; the subnet gets the BN adaptation the search measured it with (and the
+    export section's fine-tune, distilled from ``teacher``, default ``original``). ``original`` None: not exported."""
     space = supernet.search_space
     with session.stage("export", "Export to OpenVINO IR (FP32 + INT8)") as rec:
         exported = session.out / "exported"
@@ -94,15 +95,33 @@ def export_original_and_subnet(
             rec.details = {"subnet": None}
             return
         model = subnet_module(session, supernet, subnet, data)
-        export_pair(session, "subnet", subnet_label, model, data, exported / "best_subnet",
-                    supernet.macs(subnet), supernet.params(subnet))  # fmt: skip
-        rec.details = {"subnet": subnet}
+        note = specialise(session, model, data, original if teacher is None else teacher)
+        rows = export_pair(session, "subnet", subnet_label, model, data, exported / "best_subnet",
+                           supernet.macs(subnet), supernet.params(subnet))  # fmt: skip
+        for row in rows if note else ():
+            row.notes.append(note)
+        rec.details = {"subnet": subnet, **({"finetune": note} if note else {})}
 
 
 def subnet_module(session: Session, supernet: Any, subnet: dict[str, Any], data: StageData) -> Any:
     """The subnet with the BN adaptation the search measured it with, extracted (quantizers kept for QAT)."""
     samples = session.config.sections.search.num_bn_adaptation_samples
     return stages.recalibrated_subnet(supernet, subnet, data.bn, samples)
+
+
+def specialise(session: Session, model: Any, data: StageData, teacher: Any) -> str | None:
+    """The export section's stand-alone fine-tune of the chosen subnet, in place (distilled from ``teacher``, the
+    original, when there is one); returns the note for its report rows, None when ``finetune_epochs`` is 0."""
+    cfg = session.config.sections.export
+    if cfg.finetune_epochs == 0:
+        return None
+    from nncf_bootstrapnas.evaluation import finetune
+
+    finetune(model, data.train, cfg.finetune_epochs, cfg.finetune_lr, seed=session.seed, teacher=teacher,
+             progress=session.progress)  # fmt: skip
+    kd = ", distilled from the original" if teacher is not None else ""
+    images = data.train_subset or len(data.module.train_indices)
+    return f"fine-tuned {cfg.finetune_epochs} epoch(s) on {images} training images before export (lr {cfg.finetune_lr:g}{kd})"
 
 
 def measure_accuracy(session: Session, data: StageData) -> None:

@@ -190,6 +190,8 @@ class ExportSection(Section):
     int8: bool
     atol: float
     num_calibration_samples: int
+    finetune_epochs: int
+    finetune_lr: float
 
 
 @dataclass(frozen=True)

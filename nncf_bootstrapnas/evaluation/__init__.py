@@ -5,6 +5,7 @@ search objectives in ``registry.OBJECTIVES``) and the selection mechanisms in ``
 """
 
 from nncf_bootstrapnas.evaluation.measure import (
+    finetune,
     first_batch,
     preserved_batchnorm,
     preserved_config,
@@ -47,6 +48,7 @@ from nncf_bootstrapnas.evaluation.selection import (
 )
 
 __all__ = [
+    "finetune",
     "BUILTIN_PROXIES",
     "DEFAULT_SELECTION",
     "BNRecalibratedAccuracy",

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from nncf_bootstrapnas.utils.progress import progress_bar
+
 IGNORE_INDEX = -100
 ValidateFn = Callable[[nn.Module, Iterable[Any]], float]
 BNAdaptFn = Callable[[Any, Any, int], None]
@@ -81,28 +83,52 @@ def top1_accuracy(model: nn.Module, loader: Iterable[Any]) -> float:
     return 100.0 * correct / total
 
 
-def finetune(model: nn.Module, loader: Iterable[Any], epochs: int, lr: float = 1e-3, seed: int = 0) -> nn.Module:
-    """A short stand-alone fine-tune (AdamW, cosine decay, cross-entropy); returns the model in eval mode."""
+def finetune(
+    model: nn.Module,
+    loader: Iterable[Any],
+    epochs: int,
+    lr: float = 1e-3,
+    seed: int = 0,
+    teacher: nn.Module | None = None,
+    temperature: float = 1.0,
+    progress: bool = False,
+) -> nn.Module:
+    """A short stand-alone fine-tune (AdamW, cosine decay, cross-entropy); returns the model in eval mode.
+
+    ``teacher``: a frozen model (e.g. the original) whose outputs the model is also distilled from (KL at
+    ``temperature``, added to the cross-entropy): a small subnet learns more from the original's soft labels than
+    from the hard ones alone (Once-for-All's specialisation uses the same)."""
     if epochs <= 0:
         return model.eval()
-    with torch.random.fork_rng():
+    device = device_of(model)
+    kd = None
+    if teacher is not None:
+        from nncf_bootstrapnas.training.distillation import inplace_distillation_loss as kd
+
+        teacher = (teacher if device_of(teacher) == device else copy.deepcopy(teacher).to(device)).eval()
+    total = max(1, epochs * len(loader))  # type: ignore[arg-type]
+    with torch.random.fork_rng(), progress_bar("fine-tune", total, progress) as bar:
         torch.manual_seed(seed)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-        total = max(1, epochs * len(loader))  # type: ignore[arg-type]
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1.0 + np.cos(np.pi * min(s, total) / total)))
-        device = device_of(model)
         model.train()
         for _ in range(epochs):
             for batch in loader:
                 x, y = split_batch(batch)
                 if y is None:
                     raise ValueError("fine-tuning needs labelled batches (inputs, targets)")
-                out = logits_of(model(x.to(device)))
+                x = x.to(device)
+                out = logits_of(model(x))
                 loss = F.cross_entropy(out, y.to(device), ignore_index=IGNORE_INDEX)
+                if kd is not None:
+                    with torch.no_grad():
+                        target = logits_of(teacher(x))
+                    loss = loss + kd(out, target, temperature)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
+                bar.advance(1, info=f"loss {loss.item():.3f}")
     return model.eval()
 
 

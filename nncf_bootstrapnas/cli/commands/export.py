@@ -36,7 +36,9 @@ def execute(args: argparse.Namespace) -> int:
     session.console.print(f"exporting {how}")
     try:
         original = None if args.no_original else loaded.original
-        steps_deploy.export_original_and_subnet(session, original, loaded.supernet, subnet, data, "subnet")
+        steps_deploy.export_original_and_subnet(
+            session, original, loaded.supernet, subnet, data, "subnet", teacher=loaded.original
+        )
         if args.no_original:
             session.report.models = [m for m in session.report.models if not m.key.startswith("original")]
         steps_deploy.measure_accuracy(session, data)
