@@ -64,7 +64,10 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     )
     search["batchnorm_adaptation"] = {"num_bn_adaptation_samples": args.bn_samples}
     config["compression"] = [] if args.no_qat else [{"algorithm": "quantization"}]
-    config["export"] = {"formats": ["openvino"], "int8": True, "num_calibration_samples": 128}
+    config["export"] = {"formats": ["openvino"], "int8": True, "num_calibration_samples": 128,
+                        "finetune_epochs": args.finetune_epochs}  # fmt: skip
+    if args.finetune_lr:
+        config["export"]["finetune_lr"] = args.finetune_lr
     config["benchmark"] = {"device": "CPU", "time_budget_s": args.time_budget, "warmup_iters": 10,
                            "batch_size": args.bench_batch}  # fmt: skip
     if args.ov_threads:
@@ -81,9 +84,14 @@ def cli(*args: Any) -> None:
     subprocess.run(command, check=True, cwd=ROOT)
 
 
-def candidates(result: Any, ref_acc: float, delta: float = 1.0) -> list[dict[str, Any]]:
-    """Measured subnets within ``delta`` points of ref_acc in the search, fewest MACs first (legacy best first)."""
-    rows = [r for r in result.rows if r["feasible"] and r["values"]["accuracy"] >= ref_acc - delta]
+def candidates(result: Any, ref_acc: float, delta: float = 1.0, finetuned: bool = False) -> list[dict[str, Any]]:
+    """Measured subnets within ``delta`` points of ref_acc in the search, fewest MACs first (legacy best first).
+    ``finetuned``: the searched front instead, whatever its accuracy: the search measured inherited weights, and a
+    fine-tuned subnet may end within ``delta`` from below it."""
+    if finetuned:
+        rows = list(result.front)
+    else:
+        rows = [r for r in result.rows if r["feasible"] and r["values"]["accuracy"] >= ref_acc - delta]
     rows.sort(key=lambda r: (r["values"]["macs"], -r["values"]["accuracy"], r["index"]))
     seen, out = set(), []
     for r in rows:
@@ -180,6 +188,14 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         help="accuracy points the INT8 subnet may lose (the paper's criterion: 1)",
     )
+    p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=0,
+        help="export.finetune_epochs: stand-alone fine-tune of each exported candidate (distilled from the original); "
+        "the candidates are then the whole searched front",
+    )
+    p.add_argument("--finetune-lr", type=float, default=None, help="export.finetune_lr (default: the schema's)")
     p.add_argument("--time-budget", type=float, default=10.0, help="benchmark seconds per model and mode")
     p.add_argument("--bench-batch", type=int, default=1, help="benchmark batch (tiny models are overhead-bound at 1)")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -233,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = SearchResult.from_json(out / "search" / "search_result.json")
     ref_acc = float(result.ref_acc)  # the original's FP32 accuracy, as the search measured it
-    pool = candidates(result, ref_acc, args.acc_delta)
+    pool = candidates(result, ref_acc, args.acc_delta, finetuned=args.finetune_epochs > 0)
     export = functools.partial(export_candidate, common + data, supernet, out)
     base, base_int8, chosen = bisect_candidates(pool, export, args.max_candidates, args.acc_delta)
     if base is None:

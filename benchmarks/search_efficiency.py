@@ -1,4 +1,4 @@
-"""How many real evaluations does each search algorithm need? (NSGA2 vs random vs LINAS)
+"""How many real evaluations does each search algorithm need? (NSGA2, R-NSGA-II, random, LINAS)
 
 For one supernet and validate function, every algorithm runs with the same objectives (default accuracy and MACs)
 for several seeds. The reference hypervolume is the HV of the Pareto front of ALL evaluations of ALL runs, under one
@@ -51,6 +51,8 @@ def run_all(
         algo, options = (
             ("LINAS", variant_settings(settings, variants[name])) if name in (variants or {}) else (name, settings)
         )
+        if algo != "RNSGA2":  # the aspiration points are R-NSGA-II's alone
+            options = {k: v for k, v in options.items() if k != "aspiration_points"}
         for seed in seeds:
             start = time.perf_counter()
             res = search(supernet, {"bootstrapNAS": {"search": options}}, validate_fn, val_loader, bn_loader,
@@ -276,6 +278,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="BN recalibration images per subnet (default: 512 digits, the search's default fashion-mnist)")  # fmt: skip
     p.add_argument("--objectives", default="accuracy,macs", help="comma-separated objectives; latency = latency_ms")
     p.add_argument("--algorithms", nargs="+", default=["NSGA2", "random", "LINAS"])
+    p.add_argument(
+        "--aspiration-points", type=json.loads, default=None,
+        help="R-NSGA-II's points in the objectives' units and order, e.g. '[[90.5, 12e6]]' (needed with RNSGA2)",
+    )  # fmt: skip
     p.add_argument("--linas-variant", nargs="*", default=[], help="NAME=JSON: LINAS with other linas options")
     p.add_argument("--seeds", type=int, default=5, help="runs per algorithm (seeds 0..N-1)")
     p.add_argument("--num-evals", type=int, default=300)
@@ -288,7 +294,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=None, help="write summary.json, per-run results and the plot here")
     p.add_argument("--summarise", type=Path, default=None, help="only re-summarise the runs saved in this --out folder")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if "RNSGA2" in args.algorithms and args.aspiration_points is None and args.summarise is None:
+        p.error("--algorithms RNSGA2 needs --aspiration-points (R-NSGA-II searches around them)")
+    return args
 
 
 def search_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -303,6 +312,8 @@ def search_settings(args: argparse.Namespace) -> dict[str, Any]:
         else None
     )
     settings: dict[str, Any] = {"population": args.population}
+    if args.aspiration_points is not None:
+        settings["aspiration_points"] = args.aspiration_points
     if bn is not None:
         settings["batchnorm_adaptation"] = {"num_bn_adaptation_samples": bn}
     if args.linas:

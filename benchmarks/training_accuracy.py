@@ -40,15 +40,17 @@ def schedule(kind: str, epochs_per_stage: int, lr: float) -> list[dict]:
     depth choice open. Every stage restarts its cosine learning rate from ``lr`` (legacy ``init_lr``/``epochs_lr``):
     with one global cosine over all stages, the dimensions opened last would train at almost zero learning rate.
     ``width``: a width-only super-network (no depth, minimum ~4x fewer MACs) trained in one stage with every width
-    open from the start, the channels reorganised by importance first. ``max-only``: the same space with only the
+    open from the start, the channels reorganised by importance first; ``width-depth``: the same with elastic depth
+    too (no kernel), every width and depth choice open in the one stage. ``max-only``: the same space with only the
     maximum trained (one subnet per step): the ablation that tells re-warming the learning rate from interference."""
     if kind == "max-only":
         return [{"train_dims": ["width"], "epochs": epochs_per_stage, "epochs_lr": epochs_per_stage, "init_lr": lr,
                  "width_indicator": 1}]  # fmt: skip
-    if kind == "width":
-        stage = {"train_dims": ["width"], "epochs": epochs_per_stage, "epochs_lr": epochs_per_stage, "init_lr": lr,
+    if kind in ("width", "width-depth"):
+        dims = ["width", "depth"] if kind == "width-depth" else ["width"]
+        stage = {"train_dims": dims, "epochs": epochs_per_stage, "epochs_lr": epochs_per_stage, "init_lr": lr,
                  "width_indicator": 99, "reorg_weights": True, "bn_adapt": True}  # fmt: skip
-        return [stage]
+        return [stage | ({"depth_indicator": 99} if kind == "width-depth" else {})]
     legacy = load_config({"bootstrapNAS": {"training": {}}}).sections.training.stages  # NNCF's five stages
     stages = [{k: v for k, v in s.to_json().items() if k != "init_lr"} for s in legacy]
     for stage in stages:
@@ -74,18 +76,19 @@ def supernet_config(
     schedule of :func:`schedule`, KD from the original unless ``kd`` is ``none``, the sandwich's other subnets'
     losses weighted by ``subnet_loss_weight``."""
     width_only = kind in ("width", "max-only")
+    dims = ["width"] if width_only else ["width", "depth"] if kind == "width-depth" else None
     training: dict[str, Any] = {
         "elasticity": {
             "width": {"min_width": 8, "width_multipliers": list(width_multipliers)},
-            **({"available_elasticity_dims": ["width"]} if width_only else {}),
+            **({"available_elasticity_dims": dims} if dims else {}),
         },
         "batchnorm_adaptation": {"num_bn_adaptation_samples": 512},
         "schedule": {"list_stage_descriptions": schedule(kind, epochs_per_stage, lr)},
     }
     if kd != "none":
         training["compression"] = [{"algorithm": "knowledge_distillation", "type": kd}]
-    if width_only:
-        training["progressivity_of_elasticity"] = ["width"]
+    if dims:
+        training["progressivity_of_elasticity"] = dims
     if kind == "max-only":
         training["sampling"] = {"strategy": "single"}
     elif subnet_loss_weight != 1.0:
@@ -126,7 +129,9 @@ def main() -> None:
         "--lr", type=float, default=5e-4, help="initial learning rate of every stage (AdamW, cosine per stage)"
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--schedule", choices=("default", "full", "width", "max-only"), default="default")
+    parser.add_argument(
+        "--schedule", choices=("default", "full", "width", "width-depth", "max-only"), default="default"
+    )
     parser.add_argument("--epochs-per-stage", type=int, default=1, help="length of every stage of the schedule")
     parser.add_argument("--out", default="outputs/bench_training_accuracy")
     parser.add_argument("--dataset", choices=("digits", "fashion-mnist"), default="digits")

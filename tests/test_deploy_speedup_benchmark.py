@@ -75,3 +75,22 @@ def test_bisection_finds_the_smallest_qualifying_candidate(load_benchmark, thres
         assert chosen is None
     else:
         assert chosen.macs == threshold and chosen.label == f"subnet #{threshold - 1} INT8"
+
+
+def test_candidates_are_the_searched_front_when_the_exports_are_fine_tuned(load_benchmark):
+    from types import SimpleNamespace
+
+    bench = load_benchmark("deploy_speedup")
+
+    def row(i: int, acc: float, macs: int, feasible: bool = True) -> dict:
+        return {"index": i, "config": {"w": i}, "values": {"accuracy": acc, "macs": macs}, "feasible": feasible}
+
+    rows = [row(0, 90.0, 30), row(1, 89.5, 20), row(2, 85.0, 10), row(3, 84.0, 25), row(4, 80.0, 5, False)]
+    front = [rows[2], rows[1], rows[0]]  # non-dominated, fewest MACs first; 3 is dominated, 4 infeasible
+    result = SimpleNamespace(rows=rows, front=front)
+    assert [r["index"] for r in bench.candidates(result, 90.0, 1.0)] == [1, 0]  # inherited accuracy within 1 point
+    assert [r["index"] for r in bench.candidates(result, 90.0, 1.0, finetuned=True)] == [2, 1, 0]
+    args = bench._parser().parse_args(["--finetune-epochs", "2", "--finetune-lr", "1e-4"])
+    export = bench.build_config(args)["export"]
+    assert export["finetune_epochs"] == 2 and export["finetune_lr"] == 1e-4
+    assert "finetune_lr" not in bench.build_config(bench._parser().parse_args([]))["export"]  # the schema's default

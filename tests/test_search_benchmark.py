@@ -46,3 +46,13 @@ def test_fake_benchmark_table(bench, tmp_path, capsys):
             assert row["evals_mean"] == pytest.approx(np.mean(reached)) and 2 <= min(reached) <= 26
     assert json.loads((tmp_path / "summary.json").read_text())["fraction"] == 0.9
     assert "never reached" in bench.format_table(summary)
+
+
+def test_rnsga2_runs_beside_the_others_and_needs_its_points(bench, tmp_path, capsys):
+    summary = bench.main(["--fake", "--seeds", "1", "--num-evals", "16", "--population", "8", "--algorithms", "NSGA2",
+                          "RNSGA2", "--aspiration-points", "[[85, 4e7], [70, 1e7]]", "--out", str(tmp_path)])  # fmt: skip
+    assert summary["algorithms"]["RNSGA2"]["runs"] == summary["algorithms"]["NSGA2"]["runs"] == 1
+    assert (tmp_path / "RNSGA2_seed0.json").exists() and "RNSGA2" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--fake", "--algorithms", "RNSGA2"])
+    assert "RNSGA2 needs --aspiration-points" in capsys.readouterr().err
