@@ -16,6 +16,8 @@ are read back with the library.
         --model-params '{"in_channels": 1}' --model-weights pretrained.pth   # real data, from given weights
 
 With ``--dataset fashion-mnist`` the accuracies are the CLI's (validation split, 5 000 images held out of training).
+``--finetune-epochs N`` fine-tunes every exported candidate first (``export.finetune_epochs``, distilled from the
+original) and bisects the whole searched front instead of the subnets the search measured within the criterion.
 """
 
 from __future__ import annotations

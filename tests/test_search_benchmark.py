@@ -56,3 +56,15 @@ def test_rnsga2_runs_beside_the_others_and_needs_its_points(bench, tmp_path, cap
     with pytest.raises(SystemExit):
         bench.parse_args(["--fake", "--algorithms", "RNSGA2"])
     assert "RNSGA2 needs --aspiration-points" in capsys.readouterr().err
+
+
+def test_every_run_of_an_invocation_estimates_latency_from_one_table(bench):
+    from types import SimpleNamespace
+
+    from nncf_bootstrapnas.deployment import LatencyLUT
+
+    assert bench.shared_objectives(["accuracy", "macs"]) == ["accuracy", "macs"]
+    accuracy, lut = bench.shared_objectives(["accuracy", "latency_lut"])
+    assert accuracy == "accuracy" and lut.name == "latency_lut" and isinstance(lut.lut, LatencyLUT)
+    first, second = SimpleNamespace(shared={}), SimpleNamespace(shared={})  # two searches, two evaluators
+    assert lut._get_lut(first) is lut._get_lut(second) is lut.lut

@@ -150,7 +150,8 @@ class ThroughputFps(_Measured):
 
 @OBJECTIVES.register("latency_lut")
 class LatencyLut(Objective):
-    """Latency estimated by the export package's per-device ``LatencyLUT`` (built once per process and device).
+    """Latency estimated by the export package's per-device ``LatencyLUT`` (built once per search and device; pass one
+    ``LatencyLUT`` or a saved one as ``lut`` to compare several searches on the same table).
 
     ``lut`` may be a ``LatencyLUT`` (or anything with ``estimate(model, example_input)``) or a path to a saved one;
     without it an empty table is created and fills itself with the layer signatures it meets (measured once each).
